@@ -1,0 +1,15 @@
+//! A local API Gateway REST (v1) Lambda proxy integration.
+//!
+//! The HTTP front ([`server`]) routes `/{stage}/{resource}` ([`routes`]), turns each request into the proxy event that
+//! API Gateway would send ([`event`]), hands it to a [`backend::Backend`], and maps the function's proxy output back to
+//! HTTP with API Gateway's error semantics ([`response`]).
+
+pub mod backend;
+pub mod config;
+pub mod event;
+pub mod gateway;
+pub mod gateway_response;
+pub mod http1;
+pub mod response;
+pub mod routes;
+pub mod server;
