@@ -1,1 +1,146 @@
-//! TODO
+//! The command line; every flag can also come from an `APIGW_LOCAL_*` environment variable (for compose files).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser};
+
+use crate::routes::Route;
+
+#[derive(Debug, Parser)]
+#[command(name = "apigw-local", version, about = "A local API Gateway REST API with Lambda proxy integration")]
+#[command(group(ArgGroup::new("backend").required(true).args(["function", "invoke_url"])))]
+pub struct Args {
+    /// Address to serve the stage on.
+    #[arg(long, env = "APIGW_LOCAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Stage name: requests are served under /{stage}/.
+    #[arg(long, env = "APIGW_LOCAL_STAGE", default_value = "test", value_parser = parse_stage)]
+    pub stage: String,
+
+    /// A resource and its method, `METHOD /path` (METHOD: ANY, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT).
+    /// Repeat the flag, or separate with commas in the environment variable.
+    #[arg(long = "route", env = "APIGW_LOCAL_ROUTES", value_delimiter = ',', default_value = "ANY /helloworld")]
+    pub routes: Vec<Route>,
+
+    /// Back end 1: host the Lambda Runtime API here and run this `bootstrap` executable as the function.
+    #[arg(long, env = "APIGW_LOCAL_FUNCTION")]
+    pub function: Option<PathBuf>,
+
+    /// With --function: how many execution environments (processes) serve requests in parallel.
+    #[arg(long, env = "APIGW_LOCAL_CONCURRENCY", default_value_t = 1, requires = "function",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Back end 2: forward events to this Lambda Invoke URL, e.g. the Runtime Interface Emulator's
+    /// http://lambda:8080/2015-03-31/functions/function/invocations
+    #[arg(long, env = "APIGW_LOCAL_INVOKE_URL")]
+    pub invoke_url: Option<String>,
+
+    /// Integration timeout (API Gateway's default: 29s), e.g. 29s, 500ms, 1m. With --function it is also the
+    /// function's timeout: an environment that overruns it is replaced, as Lambda does.
+    #[arg(long, env = "APIGW_LOCAL_TIMEOUT", default_value = "29s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Function name, as the function sees it in AWS_LAMBDA_FUNCTION_NAME and its ARN.
+    #[arg(long, env = "APIGW_LOCAL_FUNCTION_NAME", default_value = "GetStartedLambdaProxyIntegration")]
+    pub function_name: String,
+
+    /// Memory size in MB, as the function sees it in AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+    #[arg(long, env = "APIGW_LOCAL_MEMORY_SIZE", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory_size: u32,
+
+    /// AWS region the emulated API and function claim to be in.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// API id in requestContext.apiId (default: a random one, like API Gateway's).
+    #[arg(long, env = "APIGW_LOCAL_API_ID")]
+    pub api_id: Option<String>,
+
+    /// Account id in requestContext.accountId and the function's ARN.
+    #[arg(long, env = "APIGW_LOCAL_ACCOUNT_ID", default_value = "123456789012")]
+    pub account_id: String,
+
+    /// Content type whose bodies travel base64-encoded (API Gateway's binaryMediaTypes), e.g. image/png or */*.
+    #[arg(long = "binary-media-type", env = "APIGW_LOCAL_BINARY_MEDIA_TYPES", value_delimiter = ',')]
+    pub binary_media_types: Vec<String>,
+}
+
+fn parse_stage(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 128
+        && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if valid { Ok(text.to_string()) } else { Err("a stage name is 1 to 128 of A-Z, a-z, 0-9, - and _".into()) }
+}
+
+/// `29s`, `500ms`, `1m`, or a bare number of seconds; API Gateway accepts 50 ms and more.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |at| text.split_at(at));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 29s or 500ms"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        _ => return Err(format!("{text:?}: unit must be ms, s or m")),
+    };
+    if duration < Duration::from_millis(50) {
+        return Err(format!("{text:?}: the integration timeout is at least 50ms"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("apigw-local").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_tutorial() {
+        let args = parse(&["--function", "bootstrap"]).unwrap();
+        assert_eq!(args.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(args.stage, "test");
+        assert_eq!(args.routes, vec!["ANY /helloworld".parse::<Route>().unwrap()]);
+        assert_eq!(args.concurrency, 1);
+        assert_eq!(args.timeout, Duration::from_secs(29));
+        assert_eq!(args.function_name, "GetStartedLambdaProxyIntegration");
+    }
+
+    #[test]
+    fn exactly_one_back_end() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--function", "b", "--invoke-url", "http://x/"]).is_err());
+        assert!(parse(&["--invoke-url", "http://x/"]).is_ok());
+        assert!(parse(&["--invoke-url", "http://x/", "--concurrency", "2"]).is_err(), "concurrency needs --function");
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["--function", "b", "--concurrency", "0"][..],
+            &["--function", "b", "--stage", "a/b"],
+            &["--function", "b", "--route", "TRACE /x"],
+            &["--function", "b", "--timeout", "10ms"],
+            &["--function", "b", "--timeout", "3h"],
+            &["--function", "b", "--listen", "localhost"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn routes_and_durations_parse() {
+        let args = parse(&["--function", "b", "--route", "GET /a", "--route", "POST /b", "--timeout", "500ms"]).unwrap();
+        assert_eq!(args.routes.len(), 2);
+        assert_eq!(args.timeout, Duration::from_millis(500));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+    }
+}

@@ -13,6 +13,8 @@ pub enum GatewayResponse {
     RequestTooLarge,
     /// The request line and headers are over 10,240 bytes.
     RequestHeaderFieldsTooLarge,
+    /// The client started a request and stalled before finishing it.
+    RequestTimeout,
     /// The function failed, crashed, or answered with output that is not a valid proxy response.
     IntegrationFailure,
     /// The function did not answer within the integration timeout.
@@ -28,6 +30,7 @@ impl GatewayResponse {
             Self::BadRequest => 400,
             Self::RequestTooLarge => 413,
             Self::RequestHeaderFieldsTooLarge => 431,
+            Self::RequestTimeout => 408,
             Self::IntegrationFailure => 502,
             Self::IntegrationTimeout => 504,
             Self::ServiceFailure => 500,
@@ -40,6 +43,7 @@ impl GatewayResponse {
             Self::BadRequest => "Bad Request",
             Self::RequestTooLarge => "Request Too Long",
             Self::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Self::RequestTimeout => "Request Timeout",
             Self::IntegrationFailure | Self::ServiceFailure => "Internal server error",
             Self::IntegrationTimeout => "Endpoint request timed out",
         }
@@ -52,6 +56,7 @@ impl GatewayResponse {
             Self::BadRequest => "BadRequestException",
             Self::RequestTooLarge => "RequestTooLargeException",
             Self::RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLargeException",
+            Self::RequestTimeout => "RequestTimeoutException",
             Self::IntegrationFailure | Self::ServiceFailure | Self::IntegrationTimeout => {
                 "InternalServerErrorException"
             }

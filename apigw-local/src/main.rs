@@ -1,1 +1,74 @@
-fn main() {}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use apigw_local::backend::Backend;
+use apigw_local::backend::invoke::InvokeClient;
+use apigw_local::backend::runtime_api::{FunctionConfig, RuntimeApiHost};
+use apigw_local::config::Args;
+use apigw_local::event::Api;
+use apigw_local::gateway::Gateway;
+use apigw_local::routes::RouteTable;
+use apigw_local::server;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("apigw-local: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.listen).await.map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    let routes = RouteTable { stage: args.stage.clone(), routes: args.routes.clone() };
+    let api = Api {
+        api_id: args.api_id.clone().unwrap_or_else(random_api_id),
+        account_id: args.account_id.clone(),
+        stage: args.stage.clone(),
+        deployment_id: random_api_id(),
+        binary_media_types: args.binary_media_types.clone(),
+    };
+    for route in &routes.routes {
+        eprintln!("apigw-local: {} http://{address}/{}{}", route.method, routes.stage, route.resource);
+    }
+    if let Some(executable) = args.function.clone() {
+        let config = FunctionConfig {
+            executable,
+            name: args.function_name.clone(),
+            memory_mb: args.memory_size,
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+        };
+        let host = RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;
+        eprintln!("apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)", args.concurrency);
+        serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout }).await
+    } else {
+        let url = args.invoke_url.clone().unwrap_or_default();
+        let client = InvokeClient::new(&url)?;
+        eprintln!("apigw-local: listening on http://{address} -> Invoke {url}");
+        serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout }).await
+    }
+}
+
+/// Serves until SIGINT or SIGTERM; dropping the back end then stops the function processes.
+async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> Result<(), String> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|error| error.to_string())?;
+    tokio::select! {
+        served = server::serve(listener, Arc::new(gateway)) => served.map_err(|error| error.to_string()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// Ten lowercase letters and digits, like API Gateway's ids.
+fn random_api_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
+}
