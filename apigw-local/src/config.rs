@@ -137,7 +137,8 @@ mod tests {
 
     #[test]
     fn routes_and_durations_parse() {
-        let args = parse(&["--function", "b", "--route", "GET /a", "--route", "POST /b", "--timeout", "500ms"]).unwrap();
+        let args =
+            parse(&["--function", "b", "--route", "GET /a", "--route", "POST /b", "--timeout", "500ms"]).unwrap();
         assert_eq!(args.routes.len(), 2);
         assert_eq!(args.timeout, Duration::from_millis(500));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::backend::{Backend, InvokeError, Invocation};
+use crate::backend::{Backend, Invocation, InvokeError};
 use crate::event::{self, Api, RequestMeta};
 use crate::gateway_response::GatewayResponse;
 use crate::http1::{Request, Response};

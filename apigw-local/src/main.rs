@@ -25,7 +25,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let listener = TcpListener::bind(args.listen).await.map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let listener =
+        TcpListener::bind(args.listen).await.map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     let routes = RouteTable { stage: args.stage.clone(), routes: args.routes.clone() };
     let api = Api {
@@ -46,8 +47,12 @@ async fn run(args: Args) -> Result<(), String> {
             region: args.region.clone(),
             account_id: args.account_id.clone(),
         };
-        let host = RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;
-        eprintln!("apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)", args.concurrency);
+        let host =
+            RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;
+        eprintln!(
+            "apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)",
+            args.concurrency
+        );
         serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout }).await
     } else {
         let url = args.invoke_url.clone().unwrap_or_default();
@@ -59,8 +64,8 @@ async fn run(args: Args) -> Result<(), String> {
 
 /// Serves until SIGINT or SIGTERM; dropping the back end then stops the function processes.
 async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> Result<(), String> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|error| error.to_string())?;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|error| error.to_string())?;
     tokio::select! {
         served = server::serve(listener, Arc::new(gateway)) => served.map_err(|error| error.to_string()),
         _ = tokio::signal::ctrl_c() => Ok(()),

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
-use super::{Backend, InvokeError, Invocation};
+use super::{Backend, Invocation, InvokeError};
 
 /// Larger than Lambda's 6 MB response limit, so that the mapper, not a transport error, reports oversized output.
 const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn non_json_output_is_a_function_error() {
-        assert_eq!(interpret(200, false, b"Task timed out".to_vec()), Err(InvokeError::Function("the output is not JSON".into())));
+        assert_eq!(
+            interpret(200, false, b"Task timed out".to_vec()),
+            Err(InvokeError::Function("the output is not JSON".into()))
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::{Backend, InvokeError, Invocation};
+use super::{Backend, Invocation, InvokeError};
 use crate::http1::{Connection, Limits, Request, Response};
 
 /// Lambda's synchronous response payload limit (6 MB as Lambda counts it).
