@@ -249,7 +249,7 @@ fn format_request_time(unix_seconds: u64) -> String {
     let (year, month, day) = civil_from_days(days);
     format!(
         "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[month as usize - 1],
+        MONTHS[usize::try_from(month - 1).unwrap_or_default()],
         seconds_of_day / 3600,
         seconds_of_day / 60 % 60,
         seconds_of_day % 60
@@ -298,7 +298,7 @@ mod tests {
             account_id: "123456789012".into(),
             stage: "test".into(),
             deployment_id: "dep001".into(),
-            binary_media_types: binary_media_types.iter().map(|t| t.to_string()).collect(),
+            binary_media_types: binary_media_types.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -430,7 +430,7 @@ mod tests {
     #[test]
     fn item_07_ipv4_mapped_source_address_is_shown_as_ipv4() {
         let mut meta = meta();
-        meta.source_ip = IpAddr::V6(Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped());
+        meta.source_ip = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
         let event = event_with(&request("GET", "/test/helloworld", &[], b""), &api(&[]), &meta);
         assert_eq!(event["headers"]["X-Forwarded-For"], "127.0.0.1");
         assert_eq!(event["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
@@ -552,7 +552,7 @@ mod tests {
 
     #[test]
     fn item_12_matcher() {
-        let types = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let types = |list: &[&str]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
         assert!(is_binary_media_type("image/png", &types(&["image/png"])));
         assert!(is_binary_media_type("Image/PNG", &types(&["image/png; x=y"])));
         assert!(is_binary_media_type("image/gif", &types(&["Image/*"])));

@@ -25,6 +25,11 @@ use crate::http1::Response;
 /// Maps a proxy integration output (`statusCode`, `headers`, `multiValueHeaders`, `body`, `isBase64Encoded`) to the
 /// response the client gets. Anything API Gateway would reject is [`GatewayResponse::IntegrationFailure`].
 /// `accept` is the client's `Accept` header, which decides whether a base64 body is decoded.
+///
+/// # Errors
+/// [`GatewayResponse::IntegrationFailure`] for output that is not a JSON object, has a field other than the five,
+/// a field of the wrong type, a status outside 100..=599, a header that cannot be written, or invalid base64 that
+/// had to be decoded.
 pub fn map_output(output: &[u8], accept: Option<&str>, api: &Api) -> Result<Response, GatewayResponse> {
     const MALFORMED: GatewayResponse = GatewayResponse::IntegrationFailure;
 
@@ -38,14 +43,14 @@ pub fn map_output(output: &[u8], accept: Option<&str>, api: &Api) -> Result<Resp
 
     let mut headers = Vec::new();
     for (name, value) in output.headers.unwrap_or_default().0 {
-        if let Some(value) = header_value(&value).ok_or(MALFORMED)? {
+        if let Some(value) = header_value(&value)? {
             headers.push(checked_header(name, value).ok_or(MALFORMED)?);
         }
     }
     for (name, values) in output.multi_value_headers.unwrap_or_default().0 {
         let Value::Array(values) = values else { return Err(MALFORMED) };
         for value in &values {
-            if let Some(value) = header_value(value).ok_or(MALFORMED)? {
+            if let Some(value) = header_value(value)? {
                 headers.push(checked_header(name.clone(), value).ok_or(MALFORMED)?);
             }
         }
@@ -130,14 +135,14 @@ fn status_code(value: &Value) -> Option<u16> {
     u16::try_from(code).ok().filter(|code| (100..=599).contains(code))
 }
 
-/// A header value as text: strings as they are, numbers and booleans as their JSON text, null as no header
-/// (`Some(None)`); objects and arrays are malformed (`None`).
-fn header_value(value: &Value) -> Option<Option<String>> {
+/// A header value as text: strings as they are, numbers and booleans as their JSON text, null as no header;
+/// objects and arrays are malformed.
+fn header_value(value: &Value) -> Result<Option<String>, GatewayResponse> {
     match value {
-        Value::Null => Some(None),
-        Value::String(text) => Some(Some(text.clone())),
-        Value::Number(_) | Value::Bool(_) => Some(Some(value.to_string())),
-        Value::Array(_) | Value::Object(_) => None,
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text.clone())),
+        Value::Number(_) | Value::Bool(_) => Ok(Some(value.to_string())),
+        Value::Array(_) | Value::Object(_) => Err(GatewayResponse::IntegrationFailure),
     }
 }
 
@@ -182,7 +187,7 @@ mod tests {
             account_id: "123456789012".into(),
             stage: "test".into(),
             deployment_id: "dep001".into(),
-            binary_media_types: binary_media_types.iter().map(|t| t.to_string()).collect(),
+            binary_media_types: binary_media_types.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -190,6 +195,7 @@ mod tests {
         map_output(output.as_bytes(), None, &api(&[]))
     }
 
+    #[allow(clippy::needless_pass_by_value)] // called with `json!(...)` temporaries
     fn map_json(output: Value) -> Result<Response, GatewayResponse> {
         map(&output.to_string())
     }
@@ -456,7 +462,9 @@ mod tests {
             assert_eq!(map_output(output.as_bytes(), Some("*/*"), &types), FAILED, "{output}");
         }
         assert_eq!(
-            map_output(br#"{"body": "not base64!", "isBase64Encoded": true}"#, Some("text/html"), &types).unwrap().body,
+            map_output(br#"{"body": "not base64!", "isBase64Encoded": true}"#, Some("text/html"), &api(&["image/png"]))
+                .unwrap()
+                .body,
             b"not base64!",
             "not decoded, so not checked"
         );

@@ -115,14 +115,14 @@ fn items_1_5_6_7_8_10_13_the_event_is_what_api_gateway_sends() {
     let epoch = context["requestTimeEpoch"].as_i64().unwrap();
     assert!((now_ms - epoch).abs() < 60_000, "requestTimeEpoch {epoch} is now");
     // 21 and the Runtime API: the same request id and trace header everywhere.
-    assert_eq!(runtime["Lambda-Runtime-Aws-Request-Id"].as_str(), response.header("x-amzn-RequestId"));
-    assert_eq!(runtime["Lambda-Runtime-Trace-Id"].as_str(), response.header("X-Amzn-Trace-Id"));
+    assert_eq!(runtime["lambda-runtime-aws-request-id"].as_str(), response.header("x-amzn-RequestId"));
+    assert_eq!(runtime["lambda-runtime-trace-id"].as_str(), response.header("X-Amzn-Trace-Id"));
     assert_eq!(event["headers"]["X-Amzn-Trace-Id"].as_str(), response.header("X-Amzn-Trace-Id"));
     assert_eq!(
-        runtime["Lambda-Runtime-Invoked-Function-Arn"],
+        runtime["lambda-runtime-invoked-function-arn"],
         "arn:aws:lambda:us-east-1:123456789012:function:GetStartedLambdaProxyIntegration"
     );
-    let deadline: i64 = runtime["Lambda-Runtime-Deadline-Ms"].as_str().unwrap().parse().unwrap();
+    let deadline: i64 = runtime["lambda-runtime-deadline-ms"].as_str().unwrap().parse().unwrap();
     assert!((deadline - epoch - 10_000).abs() < 1_000, "deadline is the request time plus the 10 s timeout");
 }
 
@@ -154,7 +154,7 @@ fn item_21_a_client_trace_header_is_passed_on_and_echoed() {
     let (event, runtime) = echoed(&response);
     assert_eq!(response.header("X-Amzn-Trace-Id"), Some(trace));
     assert_eq!(event["headers"]["X-Amzn-Trace-Id"], trace);
-    assert_eq!(runtime["Lambda-Runtime-Trace-Id"], trace);
+    assert_eq!(runtime["lambda-runtime-trace-id"], trace);
 }
 
 #[test]

@@ -32,7 +32,8 @@ if os.environ.get("SCRIPTED_INIT") == "fail":
 while True:
     with urllib.request.urlopen(API + "/invocation/next") as response:
         request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
-        runtime_headers = {name: value for name, value in response.headers.items() if name.startswith("Lambda-Runtime")}
+        runtime_headers = {name.lower(): value for name, value in response.headers.items()
+                           if name.lower().startswith("lambda-runtime-")}
         event = json.loads(response.read())
     query = event.get("queryStringParameters") or {}
     act = query.get("act", "echo")

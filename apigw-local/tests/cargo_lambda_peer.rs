@@ -1,0 +1,128 @@
+//! `bootstrap` under a Runtime API that this project did not write: cargo-lambda's emulator, fed an event that
+//! apigw-local produced. Proves the function and the events are right, not merely consistent with each other.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apigw_local::event::Api;
+use apigw_local::http1::{Connection, Limits, Response};
+use apigw_local::response::map_output;
+use common::{Gateway, bootstrap, client, send};
+use tokio::net::TcpListener;
+
+const LIMITS: Limits = Limits {
+    max_head: 64 * 1024,
+    max_body: 1024 * 1024,
+    head_timeout: Duration::from_secs(10),
+    body_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+};
+
+/// cargo-lambda from `CARGO_LAMBDA`, the project's tool venv, or PATH.
+fn cargo_lambda() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/cargo-lambda");
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("cargo-lambda")).find(|p| p.exists()));
+    std::env::var_os("CARGO_LAMBDA").map(PathBuf::from).filter(|p| p.exists()).or(venv.exists().then_some(venv)).or(on_path)
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The event apigw-local sends for the seed's curl, caught by an Invoke endpoint that only records it.
+async fn event_from_apigw_local() -> Vec<u8> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/2015-03-31/functions/function/invocations", listener.local_addr().unwrap());
+    let catcher = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut connection = Connection::new(stream);
+        let request = connection.read_request(&LIMITS).await.unwrap();
+        let output = Response::json(200, &serde_json::json!({"statusCode": 200, "body": "caught"}));
+        connection.write_response(&output, false, false).await.unwrap();
+        request.body
+    });
+    let gateway = Gateway::start(&["--invoke-url", &url]);
+    let request = client()
+        .post(gateway.url("/test/helloworld?name=John&city=Seattle"))
+        .header("content-type", "application/json")
+        .header("day", "Thursday")
+        .body(r#"{ "time": "evening" }"#);
+    let (status, _, _) = send(request).await;
+    assert_eq!(status, 200);
+    catcher.await.unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api() {
+    let Some(cargo_lambda) = cargo_lambda() else {
+        assert!(std::env::var("CI").is_err(), "cargo-lambda is required in CI (make tools installs it)");
+        eprintln!("SKIPPED: cargo-lambda not installed (make tools); this peer test did not run");
+        return;
+    };
+    let event = event_from_apigw_local().await;
+
+    // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs.
+    let project = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-lambda-peer");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
+    std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let port = free_port();
+    let _emulator = Killed(
+        Command::new(&cargo_lambda)
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch"),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "cargo lambda watch did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _function = Killed(
+        Command::new(bootstrap())
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start bootstrap"),
+    );
+
+    let invoke = format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations");
+    let (status, _, output) = send(client().post(invoke).body(event)).await;
+    assert_eq!(status, 200, "{output}");
+    let proxy: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(proxy["statusCode"], 200, "{output}");
+    assert_eq!(proxy["body"], r#"{"greeting":"Good evening, John of Seattle. Happy Thursday!"}"#);
+
+    // And the function's output, mapped back the way apigw-local maps it, is what the client would see.
+    let api = Api {
+        api_id: "peer".into(),
+        account_id: "123456789012".into(),
+        stage: "test".into(),
+        deployment_id: "peer".into(),
+        binary_media_types: vec![],
+    };
+    let response = map_output(output.as_bytes(), None, &api).expect("a valid proxy response");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, br#"{"greeting":"Good evening, John of Seattle. Happy Thursday!"}"#);
+}
