@@ -27,7 +27,11 @@ fn cargo_lambda() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/cargo-lambda");
     let on_path = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("cargo-lambda")).find(|p| p.exists()));
-    std::env::var_os("CARGO_LAMBDA").map(PathBuf::from).filter(|p| p.exists()).or(venv.exists().then_some(venv)).or(on_path)
+    std::env::var_os("CARGO_LAMBDA")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .or(venv.exists().then_some(venv))
+        .or(on_path)
 }
 
 struct Killed(Child);
@@ -78,7 +82,8 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
     // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs.
     let project = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-lambda-peer");
     std::fs::create_dir_all(project.join("src")).unwrap();
-    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
+    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+        .unwrap();
     std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
     let port = free_port();
     let _emulator = Killed(

@@ -149,7 +149,8 @@ fn items_9_11_13_a_bare_get_has_null_maps_and_fresh_ids() {
 fn item_21_a_client_trace_header_is_passed_on_and_echoed() {
     let gateway = echo();
     let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-    let request = format!("GET /test/helloworld HTTP/1.1\r\nHost: h\r\nX-Amzn-Trace-Id: {trace}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET /test/helloworld HTTP/1.1\r\nHost: h\r\nX-Amzn-Trace-Id: {trace}\r\nConnection: close\r\n\r\n");
     let response = parse(&exchange(&gateway, request.as_bytes()));
     let (event, runtime) = echoed(&response);
     assert_eq!(response.header("X-Amzn-Trace-Id"), Some(trace));
@@ -201,7 +202,10 @@ fn item_25_oversized_requests_get_api_gateways_errors() {
 fn items_14_to_19_proxy_output_is_mapped_like_api_gateway() {
     let gateway = echo();
     let output = r#"{"statusCode":201,"headers":{"X-One":"a","X-Flag":true},"multiValueHeaders":{"X-Many":["1","2"],"X-One":["b"]},"body":"done"}"#;
-    let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("act", "raw").append_pair("output", output).finish();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("act", "raw")
+        .append_pair("output", output)
+        .finish();
     let request = format!("GET /test/helloworld?{query} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     let response = parse(&exchange(&gateway, request.as_bytes()));
     assert_eq!((response.status, response.body.as_str()), (201, "done"));

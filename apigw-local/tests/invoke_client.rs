@@ -68,7 +68,10 @@ async fn invoke(event: &Value, busy: &AtomicUsize) -> Response {
     // The RIE refuses a second invoke while one runs.
     if busy.fetch_add(1, Ordering::SeqCst) > 0 {
         busy.fetch_sub(1, Ordering::SeqCst);
-        return Response::json(500, &serde_json::json!({"errorMessage": "AlreadyReserved", "errorType": "AlreadyReserved"}));
+        return Response::json(
+            500,
+            &serde_json::json!({"errorMessage": "AlreadyReserved", "errorType": "AlreadyReserved"}),
+        );
     }
     let act = event["queryStringParameters"]["act"].as_str().unwrap_or("echo");
     let response = match act {
