@@ -30,7 +30,7 @@ pub struct Args {
     pub function: Option<PathBuf>,
 
     /// With --function: how many execution environments (processes) serve requests in parallel.
-    #[arg(long, env = "APIGW_LOCAL_CONCURRENCY", default_value_t = 1, requires = "function",
+    #[arg(long, env = "APIGW_LOCAL_CONCURRENCY", default_value_t = 1, conflicts_with = "invoke_url",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 

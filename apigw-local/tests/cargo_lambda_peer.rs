@@ -79,11 +79,15 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
     };
     let event = event_from_apigw_local().await;
 
-    // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs.
+    // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs; `[workspace]` keeps
+    // it from being taken for a member of this workspace, inside whose target directory it lives.
     let project = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-lambda-peer");
     std::fs::create_dir_all(project.join("src")).unwrap();
-    std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
-        .unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
     std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
     let port = free_port();
     let _emulator = Killed(
@@ -92,7 +96,6 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
             .current_dir(&project)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("start cargo lambda watch"),
     );
@@ -103,7 +106,7 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
     }
     let _function = Killed(
         Command::new(bootstrap())
-            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
