@@ -2,6 +2,8 @@
 //!
 //! Every event starts from a recorded shape in `fixtures/` (the tutorial's two requests, and the AWS examples shipped
 //! with `aws_lambda_events`) and is edited as JSON, so what `lambda_http` makes of the event is part of what is tested.
+//! The `apigw-local-*` fixtures are taken as they are: events apigw-local really sends, kept so by its test
+//! `fixtures_from_apigw_local` (which regenerates them under `UPDATE_FIXTURES=1`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -16,6 +18,14 @@ const SEED_POST: &str = include_str!("fixtures/seed-post.json");
 const SEED_GET: &str = include_str!("fixtures/seed-get.json");
 const AWS_EXAMPLE: &str = include_str!("fixtures/example-apigw-request.json");
 const AWS_EXAMPLE_MULTI_VALUE: &str = include_str!("fixtures/example-apigw-request-multi-value-parameters.json");
+/// apigw-local's event for the tutorial's curl.
+const APIGW_LOCAL_SEED_POST: &str = include_str!("fixtures/apigw-local-seed-post.json");
+/// apigw-local's event for the tutorial's browser visit.
+const APIGW_LOCAL_SEED_GET: &str = include_str!("fixtures/apigw-local-seed-get.json");
+/// apigw-local's event for `GET /test/helloworld?name=a&name=b` with the header `DAY: Friday`.
+const APIGW_LOCAL_REPEATED_QUERY: &str = include_str!("fixtures/apigw-local-repeated-query.json");
+/// apigw-local's event for `POST /test/helloworld` without a body.
+const APIGW_LOCAL_EMPTY_BODY: &str = include_str!("fixtures/apigw-local-empty-body.json");
 
 const SEED_POST_ANSWER: &str = r#"{"greeting":"Good evening, John of Seattle. Happy Thursday!"}"#;
 
@@ -110,6 +120,29 @@ async fn aws_example_multi_value_event_takes_the_last_value() {
     // Its maps disagree (`me` vs `["me", "me2"]`); `lambda_http` prefers the multi-value map, whose last value is the
     // one API Gateway itself puts in the single-value map.
     assert_answer(&event(AWS_EXAMPLE_MULTI_VALUE), 200, r#"{"greeting":"Good day, me2 of World."}"#).await;
+}
+
+// Events apigw-local really sends, unedited.
+
+#[tokio::test]
+async fn apigw_local_fixture_seed_post() {
+    assert_answer(&event(APIGW_LOCAL_SEED_POST), 200, SEED_POST_ANSWER).await;
+}
+
+#[tokio::test]
+async fn apigw_local_fixture_seed_get() {
+    assert_answer(&event(APIGW_LOCAL_SEED_GET), 200, r#"{"greeting":"Good day, John of Seattle."}"#).await;
+}
+
+#[tokio::test]
+async fn apigw_local_fixture_repeated_query_and_upper_case_day_header() {
+    assert_answer(&event(APIGW_LOCAL_REPEATED_QUERY), 200, r#"{"greeting":"Good day, b of World. Happy Friday!"}"#)
+        .await;
+}
+
+#[tokio::test]
+async fn apigw_local_fixture_empty_body() {
+    assert_answer(&event(APIGW_LOCAL_EMPTY_BODY), 200, r#"{"greeting":"Good day, you of World."}"#).await;
 }
 
 // Query string.

@@ -9,18 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apigw_local::event::Api;
-use apigw_local::http1::{Connection, Limits, Response};
 use apigw_local::response::map_output;
-use common::{Gateway, bootstrap, client, send};
-use tokio::net::TcpListener;
-
-const LIMITS: Limits = Limits {
-    max_head: 64 * 1024,
-    max_body: 1024 * 1024,
-    head_timeout: Duration::from_secs(10),
-    body_timeout: Duration::from_secs(10),
-    idle_timeout: Duration::from_secs(60),
-};
+use common::{bootstrap, catch_event, client, send};
 
 /// cargo-lambda from `CARGO_LAMBDA`, the project's tool venv, or PATH.
 fn cargo_lambda() -> Option<PathBuf> {
@@ -43,29 +33,6 @@ impl Drop for Killed {
     }
 }
 
-/// The event apigw-local sends for the seed's curl, caught by an Invoke endpoint that only records it.
-async fn event_from_apigw_local() -> Vec<u8> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/2015-03-31/functions/function/invocations", listener.local_addr().unwrap());
-    let catcher = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut connection = Connection::new(stream);
-        let request = connection.read_request(&LIMITS).await.unwrap();
-        let output = Response::json(200, &serde_json::json!({"statusCode": 200, "body": "caught"}));
-        connection.write_response(&output, false, false).await.unwrap();
-        request.body
-    });
-    let gateway = Gateway::start(&["--invoke-url", &url]);
-    let request = client()
-        .post(gateway.url("/test/helloworld?name=John&city=Seattle"))
-        .header("content-type", "application/json")
-        .header("day", "Thursday")
-        .body(r#"{ "time": "evening" }"#);
-    let (status, _, _) = send(request).await;
-    assert_eq!(status, 200);
-    catcher.await.unwrap()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -77,7 +44,15 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
         eprintln!("SKIPPED: cargo-lambda not installed (make tools); this peer test did not run");
         return;
     };
-    let event = event_from_apigw_local().await;
+    // The event apigw-local sends for the seed's curl.
+    let event = catch_event(|gateway| {
+        client()
+            .post(gateway.url("/test/helloworld?name=John&city=Seattle"))
+            .header("content-type", "application/json")
+            .header("day", "Thursday")
+            .body(r#"{ "time": "evening" }"#)
+    })
+    .await;
 
     // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs; `[workspace]` keeps
     // it from being taken for a member of this workspace, inside whose target directory it lives.

@@ -8,6 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use apigw_local::http1::{Connection, Limits, Response};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
 /// The function binary of this workspace, built next to apigw-local.
 pub fn bootstrap() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_BIN_EXE_apigw-local")).with_file_name("bootstrap");
@@ -97,4 +102,51 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, reqwest::header::He
 
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
+}
+
+const CATCHER_LIMITS: Limits = Limits {
+    max_head: 64 * 1024,
+    max_body: 1024 * 1024,
+    head_timeout: Duration::from_secs(10),
+    body_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+};
+
+/// The event apigw-local sends for one request, caught by an Invoke endpoint that only records it (and answers the
+/// gateway with a `200` proxy response). `request` builds the request from the gateway it is sent to.
+pub async fn catch_event(request: impl FnOnce(&Gateway) -> reqwest::RequestBuilder) -> Vec<u8> {
+    let (gateway, caught) = gateway_to_catcher().await;
+    let (status, _, body) = send(request(&gateway)).await;
+    assert_eq!(status, 200, "{body}");
+    caught.await.unwrap()
+}
+
+/// [`catch_event`] for a request written byte for byte, for what reqwest cannot send, such as a header name in upper
+/// case (it sends every name in lower case). `{host}` in `request` stands for the gateway's address; send
+/// `connection: close`, as the response is read to the end.
+pub async fn catch_raw_event(request: &str) -> Vec<u8> {
+    let (gateway, caught) = gateway_to_catcher().await;
+    let address = gateway.base.strip_prefix("http://").expect("the gateway serves plain HTTP");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.replace("{host}", address).as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    caught.await.unwrap()
+}
+
+/// apigw-local forwarding to an Invoke endpoint that catches one event: the body of the first invocation.
+async fn gateway_to_catcher() -> (Gateway, JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/2015-03-31/functions/function/invocations", listener.local_addr().unwrap());
+    let caught = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut connection = Connection::new(stream);
+        let request = connection.read_request(&CATCHER_LIMITS).await.unwrap();
+        let output = Response::json(200, &serde_json::json!({"statusCode": 200, "body": "caught"}));
+        connection.write_response(&output, false, false).await.unwrap();
+        request.body
+    });
+    (Gateway::start(&["--invoke-url", &url]), caught)
 }
