@@ -34,14 +34,7 @@ impl<B: Backend> Gateway<B> {
     /// Answers one request. Every answer, errors included, carries API Gateway's request id and trace headers.
     pub async fn handle(&self, request: &Request, peers: Peers) -> Response {
         let started = Instant::now();
-        let meta = RequestMeta {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            extended_request_id: extended_request_id(),
-            received_at: SystemTime::now(),
-            source_ip: peers.client.ip(),
-            local_port: peers.local.port(),
-            trace_header: trace_header(request.header("X-Amzn-Trace-Id")),
-        };
+        let meta = request_meta(peers, request.header("X-Amzn-Trace-Id"));
         let (mut response, integration_error) = match self.routes.find(&request.method, request.path()) {
             None => (GatewayResponse::MissingAuthenticationToken.to_response(), None),
             Some(route) => self.integrate(request, &route, &meta, started).await,
@@ -55,14 +48,7 @@ impl<B: Backend> Gateway<B> {
 
     /// Answers a request that could not be read (too large, malformed, stalled).
     pub fn refuse(&self, refusal: GatewayResponse, peers: Peers) -> Response {
-        let meta = RequestMeta {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            extended_request_id: extended_request_id(),
-            received_at: SystemTime::now(),
-            source_ip: peers.client.ip(),
-            local_port: peers.local.port(),
-            trace_header: trace_header(None),
-        };
+        let meta = request_meta(peers, None);
         let response = refusal.to_response();
         log_access(&meta, None, response.status, response.body.len(), Instant::now(), None);
         response.header("x-amzn-RequestId", &meta.request_id).header("x-amz-apigw-id", &meta.extended_request_id)
@@ -101,6 +87,18 @@ impl<B: Backend> Gateway<B> {
         };
         let reason = outcome.err().map(|error| error.to_string());
         (refusal.to_response(), reason)
+    }
+}
+
+/// Fresh ids and the arrival time of one request.
+fn request_meta(peers: Peers, incoming_trace: Option<&str>) -> RequestMeta {
+    RequestMeta {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        extended_request_id: extended_request_id(),
+        received_at: SystemTime::now(),
+        source_ip: peers.client.ip(),
+        local_port: peers.local.port(),
+        trace_header: trace_header(incoming_trace),
     }
 }
 
