@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test lint tools clean
+.PHONY: run build test lint tools bench clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -23,12 +23,32 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## Test tools that are not Rust crates, in a venv of their own: cargo-lambda's Runtime API is a peer to test against.
-tools: $(VENV)/bin/cargo-lambda
+## Test tools that are not Rust crates, pinned, in a venv of their own: cargo-lambda's Runtime API and rotel's OTLP
+## collector (binary site-packages/rotel/rotel-agent) are peers to test against.
+CARGO_LAMBDA_VERSION := 1.9.2
+ROTEL_VERSION := 0.0.1a15
+PIP := $(VENV)/bin/pip install --quiet --disable-pip-version-check
 
-$(VENV)/bin/cargo-lambda:
+tools: $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION) $(VENV)/.rotel-$(ROTEL_VERSION)
+
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+
+$(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION): | $(VENV)/bin/python
+	$(PIP) cargo-lambda==$(CARGO_LAMBDA_VERSION)
+	touch $@
+
+$(VENV)/.rotel-$(ROTEL_VERSION): | $(VENV)/bin/python
+	$(PIP) rotel==$(ROTEL_VERSION)
+	touch $@
+
+## Per-invocation latency and flush time of the release `bootstrap`, telemetry off vs on (healthy, refusing and
+## hanging collector), into BENCHMARKS.md. INVOCATIONS=N changes the sample size.
+INVOCATIONS ?= 2000
+bench: build
+	INVOCATIONS=$(INVOCATIONS) BOOTSTRAP=$(CURDIR)/target/release/bootstrap \
+		cargo bench --locked -p apigw-local --bench invocation > BENCHMARKS.md.new
+	mv BENCHMARKS.md.new BENCHMARKS.md
 
 clean:
 	cargo clean

@@ -8,6 +8,9 @@
 //! - A body that is not valid UTF-8 and not of a binary media type is sent base64-encoded with `isBase64Encoded: true`:
 //!   the event is JSON, so API Gateway can only carry such bytes that way (it would otherwise mangle them).
 //! - A request without `Content-Type` matches only a `*/*` binary media type.
+//! - With tracing on, the gateway's trace context travels as `traceparent` (W3C) besides `X-Amzn-Trace-Id`, both naming
+//!   the gateway's `Lambda.Invoke` span as the caller and replacing any client value; real API Gateway adds only
+//!   `X-Amzn-Trace-Id` (and passes a client's `traceparent` on untouched, as this gateway does with tracing off).
 //!
 //! Objects are `serde_json` maps, so keys serialize in sorted order rather than AWS's; no consumer depends on the order.
 
@@ -20,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http1::{Header, Request};
 use crate::routes::RouteMatch;
+use crate::telemetry::TraceHeaders;
 
 /// The emulated API and stage, as they appear in `requestContext`.
 #[derive(Debug, Clone)]
@@ -43,8 +47,8 @@ pub struct RequestMeta {
     pub source_ip: IpAddr,
     /// The port the client connected to (`X-Forwarded-Port`).
     pub local_port: u16,
-    /// The `X-Amzn-Trace-Id` value the event carries (the client's Root kept, else a new one).
-    pub trace_header: String,
+    /// The trace headers the event carries.
+    pub trace: TraceHeaders,
 }
 
 /// Request headers API Gateway never passes to the integration (checklist item 7), compared case-insensitively.
@@ -65,6 +69,7 @@ const DROPPED_HEADERS: [&str; 12] = [
 
 /// Headers API Gateway sets itself, replacing whatever the client sent under these names (in any casing).
 const TRACE_ID: &str = "X-Amzn-Trace-Id";
+const TRACEPARENT: &str = "traceparent";
 const FORWARDED_FOR: &str = "X-Forwarded-For";
 const FORWARDED_PORT: &str = "X-Forwarded-Port";
 const FORWARDED_PROTO: &str = "X-Forwarded-Proto";
@@ -165,7 +170,9 @@ fn event_headers(headers: &[Header], source_ip: &str, meta: &RequestMeta) -> Hea
             client_forwarded_for.extend(header.value.split(',').map(str::trim).filter(|hop| !hop.is_empty()));
             continue;
         }
-        if [TRACE_ID, FORWARDED_PORT, FORWARDED_PROTO].iter().any(|added| added.eq_ignore_ascii_case(name)) {
+        if [TRACE_ID, FORWARDED_PORT, FORWARDED_PROTO].iter().any(|added| added.eq_ignore_ascii_case(name))
+            || (meta.trace.traceparent.is_some() && TRACEPARENT.eq_ignore_ascii_case(name))
+        {
             continue;
         }
         match groups.iter_mut().find(|(existing, _)| existing.eq_ignore_ascii_case(name)) {
@@ -174,8 +181,11 @@ fn event_headers(headers: &[Header], source_ip: &str, meta: &RequestMeta) -> Hea
         }
     }
     client_forwarded_for.push(source_ip);
+    if let Some(traceparent) = &meta.trace.traceparent {
+        groups.push((TRACEPARENT.to_string(), vec![traceparent.clone()]));
+    }
     for (name, value) in [
-        (TRACE_ID, meta.trace_header.clone()),
+        (TRACE_ID, meta.trace.xray.clone()),
         (FORWARDED_FOR, client_forwarded_for.join(", ")),
         (FORWARDED_PORT, meta.local_port.to_string()),
         (FORWARDED_PROTO, "http".to_string()),
@@ -310,7 +320,7 @@ mod tests {
             received_at: UNIX_EPOCH + Duration::from_millis(1_553_114_310_123),
             source_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
             local_port: 8080,
-            trace_header: "Root=1-5c92a4a6-0123456789abcdef01234567".into(),
+            trace: TraceHeaders { xray: "Root=1-5c92a4a6-0123456789abcdef01234567".into(), traceparent: None },
         }
     }
 
@@ -425,6 +435,32 @@ mod tests {
             event["multiValueHeaders"]["X-Forwarded-For"],
             json!(["203.0.113.1, 203.0.113.2, 203.0.113.3, 192.0.2.7"])
         );
+    }
+
+    #[test]
+    fn item_07_a_traced_gateway_replaces_the_clients_traceparent_and_an_untraced_one_passes_it_on() {
+        let headers = [("TraceParent", "00-client-a"), ("traceparent", "00-client-b"), ("X-Amzn-Trace-Id", "Root=c")];
+        let request = request("GET", "/test/helloworld", &headers, b"");
+        let mut traced = meta();
+        traced.trace = TraceHeaders {
+            xray: "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1".into(),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        };
+        let event = event_with(&request, &api(&[]), &traced);
+        let names: Vec<&String> = event["headers"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            names,
+            ["X-Amzn-Trace-Id", "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "traceparent"]
+        );
+        assert_eq!(event["headers"]["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(event["multiValueHeaders"]["traceparent"], json!([traced.trace.traceparent]));
+        assert_eq!(event["headers"]["X-Amzn-Trace-Id"], traced.trace.xray);
+        assert_eq!(event["multiValueHeaders"]["X-Amzn-Trace-Id"], json!([traced.trace.xray]));
+
+        let untraced = event_of(&request);
+        assert_eq!(untraced["headers"]["TraceParent"], "00-client-b", "grouped under the first casing seen");
+        assert_eq!(untraced["multiValueHeaders"]["TraceParent"], json!(["00-client-a", "00-client-b"]));
+        assert!(untraced["headers"].get("traceparent").is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The HTTP front ([`server`]) routes `/{stage}/{resource}` ([`routes`]), turns each request into the proxy event that
 //! API Gateway would send ([`event`]), hands it to a [`backend::Backend`], and maps the function's proxy output back to
-//! HTTP with API Gateway's error semantics ([`response`]).
+//! HTTP with API Gateway's error semantics ([`response`]). [`telemetry`] traces each request over OTLP.
 
 pub mod backend;
 pub mod config;
@@ -13,3 +13,4 @@ pub mod http1;
 pub mod response;
 pub mod routes;
 pub mod server;
+pub mod telemetry;

@@ -9,6 +9,7 @@ use apigw_local::event::Api;
 use apigw_local::gateway::Gateway;
 use apigw_local::routes::RouteTable;
 use apigw_local::server;
+use apigw_local::telemetry::{InvokedFunction, Telemetry};
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -36,6 +37,8 @@ async fn run(args: Args) -> Result<(), String> {
         deployment_id: random_api_id(),
         binary_media_types: args.binary_media_types.clone(),
     };
+    let telemetry =
+        Telemetry::from_env(InvokedFunction { name: args.function_name.clone(), region: args.region.clone() });
     for route in &routes.routes {
         eprintln!("apigw-local: {} http://{address}/{}{}", route.method, routes.stage, route.resource);
     }
@@ -53,24 +56,31 @@ async fn run(args: Args) -> Result<(), String> {
             "apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)",
             args.concurrency
         );
-        serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout }).await
+        serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout, telemetry }).await
     } else {
         let url = args.invoke_url.clone().unwrap_or_default();
         let client = InvokeClient::new(&url)?;
         eprintln!("apigw-local: listening on http://{address} -> Invoke {url}");
-        serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout }).await
+        serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout, telemetry }).await
     }
 }
 
-/// Serves until SIGINT or SIGTERM; dropping the back end then stops the function processes.
+/// Serves until SIGINT or SIGTERM, then stops the back end and exports the last spans.
 async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> Result<(), String> {
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|error| error.to_string())?;
-    tokio::select! {
-        served = server::serve(listener, Arc::new(gateway)) => served.map_err(|error| error.to_string()),
+    let gateway = Arc::new(gateway);
+    let served = tokio::select! {
+        served = server::serve(listener, gateway.clone()) => served.map_err(|error| error.to_string()),
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = terminate.recv() => Ok(()),
-    }
+    };
+    // Side by side, so that stopping takes the longer of the two (each bounded), not their sum.
+    let telemetry = gateway.telemetry.clone();
+    let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown());
+    gateway.backend.shutdown().await;
+    let _ = flushed.await;
+    served
 }
 
 /// Ten lowercase letters and digits, like API Gateway's ids.

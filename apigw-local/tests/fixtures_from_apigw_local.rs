@@ -104,6 +104,7 @@ fn check_fixture(name: &str, event: &[u8]) {
 /// `requestTimeEpoch`, which stays a number so that `lambda_http` still accepts the event.
 fn normalize(event: &[u8]) -> Value {
     let mut event: Value = serde_json::from_slice(event).expect("apigw-local sends a JSON event");
+    take_traceparent(&mut event);
     let context = event["requestContext"].as_object_mut().expect("the event has a requestContext");
     for field in VOLATILE_CONTEXT {
         // Only fields that are there: one apigw-local stopped sending must show up as a difference.
@@ -126,4 +127,21 @@ fn normalize(event: &[u8]) -> Value {
         }
     }
     event
+}
+
+/// With tracing on, apigw-local adds a `traceparent` that names the same trace and caller as `X-Amzn-Trace-Id`. API
+/// Gateway adds none, so it is checked here and taken out: the fixtures stay API Gateway's events.
+fn take_traceparent(event: &mut Value) {
+    let xray = event["headers"]["X-Amzn-Trace-Id"].as_str().unwrap_or_default().to_string();
+    for map in ["headers", "multiValueHeaders"] {
+        let Some(traceparent) = event[map].as_object_mut().and_then(|headers| headers.remove("traceparent")) else {
+            continue;
+        };
+        let traceparent = traceparent.as_str().or_else(|| traceparent[0].as_str()).unwrap_or_default();
+        let fields: Vec<&str> = traceparent.split('-').collect();
+        let [_, trace, parent, flags] = fields[..] else { panic!("{map}: traceparent {traceparent:?}") };
+        let sampled = u8::from(flags == "01");
+        let expected = format!("Root=1-{}-{};Parent={parent};Sampled={sampled}", &trace[..8], &trace[8..]);
+        assert_eq!(xray, expected, "{map}: traceparent {traceparent} and X-Amzn-Trace-Id name the same span");
+    }
 }

@@ -49,4 +49,9 @@ impl fmt::Display for InvokeError {
 /// Runs the function on one event and returns its output payload.
 pub trait Backend: Send + Sync + 'static {
     fn invoke(&self, invocation: Invocation) -> impl Future<Output = Result<Vec<u8>, InvokeError>> + Send;
+
+    /// Stops what the back end runs, giving it the time Lambda would; requests still in flight fail.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

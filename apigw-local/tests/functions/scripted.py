@@ -9,14 +9,24 @@ The behaviour comes from the query parameter `act` of the API Gateway event:
   raw              answer with the `output` parameter verbatim as the proxy output
   big              answer 200 with a body of `bytes` bytes
 Set SCRIPTED_INIT=fail to report an init error and exit before asking for any event.
+
+Shutdown, as Lambda runs it (SCRIPTED_SHUTDOWN_FILE names a file that lines are appended to):
+  SIGTERM is recorded as `SIGTERM`, after which the process exits 0 (SCRIPTED_SIGTERM=ignore: it carries on);
+  SIGINT is recorded as `SIGINT`, after which the process exits 130 at once, as a process that does not handle it;
+  SCRIPTED_EXTENSION=1 registers an internal extension for SHUTDOWN before the first event, the condition on which
+  Lambda sends SIGTERM at all, and records the event it gets as `SHUTDOWN {json}`.
 """
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import urllib.request
 
-API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+RUNTIME_API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"]
+API = RUNTIME_API + "/2018-06-01/runtime"
+SHUTDOWN_FILE = os.environ.get("SCRIPTED_SHUTDOWN_FILE")
 
 
 def post(path, body, headers=None):
@@ -24,6 +34,49 @@ def post(path, body, headers=None):
     with urllib.request.urlopen(request) as response:
         response.read()
 
+
+def record(line):
+    with open(SHUTDOWN_FILE, "a") as file:
+        file.write(line + "\n")
+
+
+def register_extension():
+    """Registers for SHUTDOWN and waits for it on a thread of its own; returns that thread."""
+    request = urllib.request.Request(RUNTIME_API + "/2020-01-01/extension/register", method="POST",
+                                     data=json.dumps({"events": ["SHUTDOWN"]}).encode(),
+                                     headers={"Lambda-Extension-Name": "scripted"})
+    with urllib.request.urlopen(request) as response:
+        identifier = response.headers["Lambda-Extension-Identifier"]
+        response.read()
+
+    def wait_for_shutdown():
+        request = urllib.request.Request(RUNTIME_API + "/2020-01-01/extension/event/next",
+                                         headers={"Lambda-Extension-Identifier": identifier})
+        with urllib.request.urlopen(request, timeout=None) as response:
+            record("SHUTDOWN " + response.read().decode())
+
+    thread = threading.Thread(target=wait_for_shutdown, daemon=True)
+    thread.start()
+    return thread
+
+
+if SHUTDOWN_FILE:
+    extension = register_extension() if os.environ.get("SCRIPTED_EXTENSION") == "1" else None
+
+    def on_sigterm(signum, frame):
+        if extension:
+            # SIGTERM may overtake the event on its way in: give it the time a real extension's flush would take.
+            extension.join(timeout=0.3)
+        record("SIGTERM")
+        if os.environ.get("SCRIPTED_SIGTERM") != "ignore":
+            os._exit(0)
+
+    def on_sigint(signum, frame):
+        record("SIGINT")
+        os._exit(130)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_sigint)
 
 if os.environ.get("SCRIPTED_INIT") == "fail":
     post("/init/error", json.dumps({"errorMessage": "cannot start", "errorType": "Scripted.InitError"}).encode())

@@ -1,0 +1,673 @@
+//! Delivery shaped for Lambda: nothing is exported in the background, everything in [`Delivery::flush`].
+//!
+//! Lambda freezes the process between invocations, so a background exporter thread would be frozen mid-export and
+//! wake up to timeouts; the SDK's batch processor and periodic reader also run exporters on threads without a tokio
+//! reactor (pitfalls 3 and 4). Instead, ended spans wait in a bounded in-memory [`SpanBuffer`], metrics wait in the
+//! SDK's aggregation (read with a `ManualReader`), and the invocation layer calls [`Delivery::flush`] on the function's
+//! own tokio runtime after each response is posted and before the next event is fetched.
+//!
+//! What a flush may cost is bounded three ways: the whole flush runs under a deadline (the flush timeout), the
+//! exporters do not retry (what failed stays buffered and goes with the next flush), and after a failure flushes are
+//! skipped with an exponential [`Backoff`], so a dead or hanging collector costs nearly nothing per invocation while
+//! spans keep buffering up to the bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::Context;
+use opentelemetry_http::hyper::HyperClient;
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{
+    ExporterBuildError, MetricExporter, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{ManualReader, Temporality};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use tokio::time::{Instant, timeout_at};
+
+use super::settings::{self, Protocol, Settings};
+
+/// The most ended spans kept while they cannot be exported; beyond it the oldest are dropped (and counted). At a few
+/// spans per invocation this is hundreds of invocations, well beyond the longest backoff at any realistic rate of
+/// requests for one execution environment, in a few MB at most.
+pub const SPAN_BUFFER_CAPACITY: usize = 2048;
+
+/// The time the last flush, at shutdown, may take: Lambda gives a runtime with an internal extension 500 ms after
+/// SIGTERM before it kills the process.
+pub const FINAL_FLUSH_LIMIT: Duration = Duration::from_millis(400);
+
+/// The first pause after a failed flush; each further failure doubles it up to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest pause between two attempts at a collector that keeps failing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Delta metric batches kept while they cannot be exported. Each failure keeps one and backoff makes failures rare,
+/// so this covers minutes of a collector outage.
+const DELTA_BATCHES_KEPT: usize = 8;
+
+/// Ended spans waiting for the next flush, at most `capacity` of them.
+#[derive(Debug)]
+pub struct SpanBuffer {
+    capacity: usize,
+    state: Mutex<Buffered>,
+}
+
+#[derive(Debug, Default)]
+struct Buffered {
+    spans: VecDeque<SpanData>,
+    dropped: u64,
+}
+
+impl SpanBuffer {
+    pub fn new(capacity: usize) -> Self {
+        SpanBuffer { capacity, state: Mutex::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Buffered> {
+        // A panic elsewhere while the lock was held leaves a consistent queue: spans are pushed or popped whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `span` for the next flush, dropping the oldest span if the buffer is full: the newest spans describe the
+    /// state the collector will want to see when it is back.
+    pub fn push(&self, span: SpanData) {
+        let mut state = self.lock();
+        if state.spans.len() >= self.capacity {
+            state.spans.pop_front();
+            state.dropped += 1;
+        }
+        state.spans.push_back(span);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many spans were dropped since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        std::mem::take(&mut self.lock().dropped)
+    }
+
+    fn take(&self) -> Vec<SpanData> {
+        self.lock().spans.drain(..).collect()
+    }
+
+    /// Puts back a batch that could not be exported, ahead of the spans that ended since (it is older), within the
+    /// bound.
+    fn restore(&self, batch: Vec<SpanData>) {
+        let mut state = self.lock();
+        // At most `batch.len()`: the buffer itself never holds more than `capacity`.
+        let excess = (batch.len() + state.spans.len()).saturating_sub(self.capacity);
+        state.dropped += excess as u64;
+        for span in batch.into_iter().skip(excess).rev() {
+            state.spans.push_front(span);
+        }
+    }
+}
+
+/// The tracer provider's only span processor: keeps sampled spans in a [`SpanBuffer`] until [`Delivery::flush`].
+#[derive(Debug)]
+pub struct BufferingProcessor(pub Arc<SpanBuffer>);
+
+impl SpanProcessor for BufferingProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        // Spans the sampler only records (RecordOnly) are not for export, as in the SDK's own processors.
+        if span.span_context.is_sampled() {
+            self.0.push(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        // Delivery is `Delivery::flush`'s job, on the function's runtime: the SDK's threads must never export.
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// When the next export may be attempted, after failures.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Backoff {
+    /// Whether an export may be attempted at `now`.
+    pub fn ready(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|retry_at| now >= retry_at)
+    }
+
+    /// Records a failure at `now`; returns the pause before the next attempt.
+    pub fn failed(&mut self, now: Instant) -> Duration {
+        let pause = INITIAL_BACKOFF.saturating_mul(1 << self.failures.min(16)).min(MAX_BACKOFF);
+        self.failures = self.failures.saturating_add(1);
+        self.retry_at = Some(now + pause);
+        pause
+    }
+
+    pub fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+/// What exporting one batch returns; boxed because the SDK's exporter traits return `impl Future`.
+pub type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>;
+
+/// The OTLP exporters behind one object-safe face, so that tests can stand in for a collector.
+pub trait Exporters: Send + Sync {
+    fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_>;
+    fn export_metrics<'a>(&'a self, batch: &'a ResourceMetrics) -> ExportFuture<'a>;
+    /// The resource of the exported spans (a metrics batch carries its own, from the meter provider).
+    fn set_resource(&mut self, resource: &Resource);
+}
+
+/// A span exporter and a metric exporter.
+#[derive(Debug)]
+pub struct Otlp<S, M> {
+    spans: S,
+    metrics: M,
+}
+
+impl<S, M> Exporters for Otlp<S, M>
+where
+    S: opentelemetry_sdk::trace::SpanExporter,
+    M: PushMetricExporter,
+{
+    fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+        Box::pin(self.spans.export(batch))
+    }
+
+    fn export_metrics<'a>(&'a self, batch: &'a ResourceMetrics) -> ExportFuture<'a> {
+        Box::pin(self.metrics.export(batch))
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.spans.set_resource(resource);
+    }
+}
+
+/// The OTLP exporters `settings` describe.
+///
+/// They never retry (a failed batch waits for the next flush instead) and give up on one export after the longest
+/// time a flush may take; `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` may shorten that. HTTP goes through hyper on the
+/// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack), gRPC through tonic.
+/// Must be called on a tokio runtime: tonic's channel starts a task there.
+pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, ExporterBuildError> {
+    let longest_flush = settings.flush_timeout.max(FINAL_FLUSH_LIMIT);
+    let timeout = |exporter: &settings::Exporter| exporter.timeout.map_or(longest_flush, |t| t.min(longest_flush));
+    let traces = &settings.traces;
+    let spans = match traces.protocol {
+        Protocol::HttpProtobuf => SpanExporter::builder()
+            .with_http()
+            .with_http_client(HyperClient::with_default_connector(timeout(traces), None))
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(&traces.endpoint)
+            .with_timeout(timeout(traces))
+            .with_headers(header_map(&traces.headers))
+            .with_retry_policy(RetryPolicy::disabled())
+            .build()?,
+        Protocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+            .with_endpoint(&traces.endpoint)
+            .with_timeout(timeout(traces))
+            .with_metadata(metadata(&traces.headers))
+            .with_retry_policy(RetryPolicy::disabled())
+            .build()?,
+    };
+    let metrics_settings = &settings.metrics;
+    let metrics = match metrics_settings.protocol {
+        Protocol::HttpProtobuf => MetricExporter::builder()
+            .with_http()
+            .with_http_client(HyperClient::with_default_connector(timeout(metrics_settings), None))
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(&metrics_settings.endpoint)
+            .with_timeout(timeout(metrics_settings))
+            .with_headers(header_map(&metrics_settings.headers))
+            .with_retry_policy(RetryPolicy::disabled())
+            .with_temporality(settings.temporality)
+            .build()?,
+        Protocol::Grpc => MetricExporter::builder()
+            .with_tonic()
+            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+            .with_endpoint(&metrics_settings.endpoint)
+            .with_timeout(timeout(metrics_settings))
+            .with_metadata(metadata(&metrics_settings.headers))
+            .with_retry_policy(RetryPolicy::disabled())
+            .with_temporality(settings.temporality)
+            .build()?,
+    };
+    Ok(Otlp { spans, metrics })
+}
+
+fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {
+    headers.iter().cloned().collect()
+}
+
+fn metadata(headers: &[(String, String)]) -> MetadataMap {
+    // Settings only keeps headers that are valid HTTP, so nothing is lost here.
+    let headers: HeaderMap = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.parse::<HeaderName>().ok()?, value.parse::<HeaderValue>().ok()?)))
+        .collect();
+    MetadataMap::from_headers(headers)
+}
+
+/// Whether a flush respects the [`Backoff`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// After an invocation: skipped while backing off, so a failing collector costs nothing.
+    Invocation,
+    /// At shutdown: the last chance to deliver what is buffered, whatever happened before.
+    Final,
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// There was nothing to export.
+    Nothing,
+    /// Everything buffered was exported.
+    Delivered,
+    /// Skipped: an earlier flush failed and the backoff pause is not over.
+    BackingOff,
+    /// Skipped: another flush held the exporters until the deadline.
+    Busy,
+    /// An export failed or missed the deadline; what it carried is buffered again.
+    Failed,
+}
+
+/// The exporters, the buffered telemetry and the backoff, flushed on demand.
+pub struct Delivery {
+    buffer: Arc<SpanBuffer>,
+    state: tokio::sync::Mutex<State>,
+    metrics: OnceLock<Arc<ManualReader>>,
+    /// A resource for the exporters to take at the next flush (they are only reachable inside a flush).
+    resource: Mutex<Option<Resource>>,
+    metric_batches_kept: usize,
+}
+
+struct State {
+    exporters: Box<dyn Exporters>,
+    backoff: Backoff,
+    /// Collected metrics not yet exported, oldest first.
+    metrics: VecDeque<ResourceMetrics>,
+}
+
+impl Delivery {
+    /// Delivers what `buffer` collects through `exporters`; `temporality` is the metrics reader's.
+    pub fn new(exporters: Box<dyn Exporters>, buffer: Arc<SpanBuffer>, temporality: Temporality) -> Self {
+        Delivery {
+            buffer,
+            state: tokio::sync::Mutex::new(State { exporters, backoff: Backoff::default(), metrics: VecDeque::new() }),
+            metrics: OnceLock::new(),
+            resource: Mutex::new(None),
+            // A cumulative batch contains everything before it, so the newest one replaces any that failed; a delta
+            // batch is lost if dropped.
+            metric_batches_kept: if temporality == Temporality::Cumulative { 1 } else { DELTA_BATCHES_KEPT },
+        }
+    }
+
+    /// The resource of the spans exported from the next flush on.
+    pub fn set_resource(&self, resource: Resource) {
+        *self.resource.lock().unwrap_or_else(PoisonError::into_inner) = Some(resource);
+    }
+
+    /// The reader the metrics are collected from at each flush; only the first call counts.
+    pub fn collect_metrics_from(&self, reader: Arc<ManualReader>) {
+        let _ = self.metrics.set(reader);
+    }
+
+    /// Exports the buffered spans and the metrics, traces and metrics in parallel, all within `limit`.
+    ///
+    /// Never fails: a failure is logged, what was not exported stays buffered, and the backoff starts.
+    pub async fn flush(&self, limit: Duration, policy: Policy) -> Flushed {
+        let deadline = Instant::now() + limit;
+        let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
+            return Flushed::Busy;
+        };
+        let state = &mut *state;
+        if policy == Policy::Invocation && !state.backoff.ready(Instant::now()) {
+            return Flushed::BackingOff;
+        }
+        if let Some(resource) = self.resource.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            state.exporters.set_resource(&resource);
+        }
+        let dropped = self.buffer.take_dropped();
+        if dropped > 0 {
+            tracing::warn!(dropped, capacity = SPAN_BUFFER_CAPACITY, "spans dropped: the export buffer was full");
+        }
+        let spans = self.buffer.take();
+        self.collect_metrics(&mut state.metrics);
+        if spans.is_empty() && state.metrics.is_empty() {
+            return Flushed::Nothing;
+        }
+
+        // What got through, known even when the deadline cuts the exports short.
+        let spans_exported = AtomicBool::new(spans.is_empty());
+        let metric_batches_exported = AtomicUsize::new(0);
+        let exporters = &*state.exporters;
+        let metric_batches = &state.metrics;
+        let exports = async {
+            let spans_export = async {
+                if !spans.is_empty() {
+                    exporters.export_spans(spans.clone()).await?;
+                    spans_exported.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            };
+            let metrics_export = async {
+                for batch in metric_batches {
+                    exporters.export_metrics(batch).await?;
+                    metric_batches_exported.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            };
+            let (spans_result, metrics_result): (OTelSdkResult, OTelSdkResult) =
+                tokio::join!(spans_export, metrics_export);
+            spans_result.and(metrics_result)
+        };
+        let result = timeout_at(deadline, exports).await;
+
+        state.metrics.drain(..metric_batches_exported.load(Ordering::Relaxed));
+        if !spans_exported.load(Ordering::Relaxed) {
+            self.buffer.restore(spans);
+        }
+        let error = match result {
+            Ok(Ok(())) => {
+                state.backoff.succeeded();
+                return Flushed::Delivered;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {limit:?}"),
+        };
+        let pause = state.backoff.failed(Instant::now());
+        tracing::warn!(
+            %error,
+            buffered_spans = self.buffer.len(),
+            pause_ms = pause.as_millis() as u64,
+            "telemetry export failed; kept for the next flush after the pause"
+        );
+        Flushed::Failed
+    }
+
+    fn collect_metrics(&self, batches: &mut VecDeque<ResourceMetrics>) {
+        let Some(reader) = self.metrics.get() else { return };
+        let mut batch = ResourceMetrics::default();
+        if let Err(error) = reader.collect(&mut batch) {
+            tracing::warn!(%error, "collecting metrics failed");
+            return;
+        }
+        if batch.scope_metrics().next().is_none() {
+            return;
+        }
+        batches.push_back(batch);
+        let excess = batches.len().saturating_sub(self.metric_batches_kept);
+        if excess > 0 && self.metric_batches_kept > 1 {
+            tracing::warn!(batches = excess, "metric batches dropped: the collector was unreachable for too long");
+        }
+        batches.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::metrics::SharedReader;
+    use opentelemetry::KeyValue;
+    use opentelemetry::metrics::MeterProvider;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::time::SystemTime;
+
+    fn span(name: &str, sampled: bool) -> SpanData {
+        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        SpanData {
+            span_context: SpanContext::new(TraceId::from(1), SpanId::from(1), flags, false, TraceState::default()),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: name.to_string().into(),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        }
+    }
+
+    fn names(spans: &[SpanData]) -> Vec<String> {
+        spans.iter().map(|span| span.name.to_string()).collect()
+    }
+
+    #[test]
+    fn the_buffer_keeps_the_newest_spans_and_counts_the_dropped() {
+        let buffer = SpanBuffer::new(3);
+        for index in 0..5 {
+            buffer.push(span(&index.to_string(), true));
+        }
+        assert_eq!(buffer.take_dropped(), 2);
+        assert_eq!(buffer.take_dropped(), 0, "counted once");
+        assert_eq!(names(&buffer.take()), ["2", "3", "4"]);
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn a_restored_batch_goes_before_newer_spans_within_the_bound() {
+        let buffer = SpanBuffer::new(4);
+        buffer.push(span("new1", true));
+        buffer.push(span("new2", true));
+        buffer.restore(vec![span("old1", true), span("old2", true), span("old3", true)]);
+        assert_eq!(buffer.take_dropped(), 1);
+        assert_eq!(names(&buffer.take()), ["old2", "old3", "new1", "new2"]);
+    }
+
+    #[test]
+    fn the_default_capacity_holds() {
+        let buffer = SpanBuffer::new(SPAN_BUFFER_CAPACITY);
+        for _ in 0..SPAN_BUFFER_CAPACITY + 10 {
+            buffer.push(span("s", true));
+        }
+        assert_eq!(buffer.len(), SPAN_BUFFER_CAPACITY);
+        assert_eq!(buffer.take_dropped(), 10);
+    }
+
+    #[test]
+    fn only_sampled_spans_are_buffered() {
+        let buffer = Arc::new(SpanBuffer::new(8));
+        let processor = BufferingProcessor(buffer.clone());
+        processor.on_end(span("sampled", true));
+        processor.on_end(span("recorded only", false));
+        assert_eq!(names(&buffer.take()), ["sampled"]);
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute_and_resets() {
+        let start = Instant::now();
+        let mut backoff = Backoff::default();
+        assert!(backoff.ready(start));
+        let pauses: Vec<u64> = (0..9).map(|_| backoff.failed(start).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert!(!backoff.ready(start + Duration::from_secs(59)));
+        assert!(backoff.ready(start + Duration::from_secs(60)));
+        for _ in 0..100 {
+            backoff.failed(start);
+        }
+        assert!(backoff.ready(start + MAX_BACKOFF), "no overflow after many failures");
+        backoff.succeeded();
+        assert!(backoff.ready(start));
+        assert_eq!(backoff.failed(start), INITIAL_BACKOFF);
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Collector {
+        Up,
+        Refusing,
+        Hanging,
+    }
+
+    /// A collector that answers as told and remembers what it received.
+    #[derive(Default)]
+    struct Fake {
+        collector: Mutex<Option<Collector>>,
+        spans: Mutex<Vec<SpanData>>,
+        metric_batches: AtomicUsize,
+        attempts: AtomicUsize,
+    }
+
+    impl Fake {
+        fn set(&self, collector: Collector) {
+            *self.collector.lock().unwrap() = Some(collector);
+        }
+
+        async fn answer(&self) -> OTelSdkResult {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let collector = self.collector.lock().unwrap().unwrap_or(Collector::Up);
+            match collector {
+                Collector::Up => Ok(()),
+                Collector::Refusing => Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure("refused".into())),
+                Collector::Hanging => std::future::pending().await,
+            }
+        }
+    }
+
+    impl Exporters for Arc<Fake> {
+        fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+            Box::pin(async move {
+                self.answer().await?;
+                self.spans.lock().unwrap().extend(batch);
+                Ok(())
+            })
+        }
+
+        fn export_metrics<'a>(&'a self, _batch: &'a ResourceMetrics) -> ExportFuture<'a> {
+            Box::pin(async move {
+                self.answer().await?;
+                self.metric_batches.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        }
+
+        fn set_resource(&mut self, _resource: &Resource) {}
+    }
+
+    fn delivery(temporality: Temporality) -> (Arc<Fake>, Arc<SpanBuffer>, Delivery) {
+        let fake = Arc::new(Fake::default());
+        let buffer = Arc::new(SpanBuffer::new(16));
+        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), temporality);
+        (fake, buffer, delivery)
+    }
+
+    const LIMIT: Duration = Duration::from_millis(100);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_flush_keeps_the_spans_and_backs_off_then_a_later_one_delivers_them() {
+        let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Nothing);
+
+        fake.set(Collector::Refusing);
+        buffer.push(span("a", true));
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(buffer.len(), 1, "kept for the next flush");
+
+        buffer.push(span("b", true));
+        let attempts = fake.attempts.load(Ordering::Relaxed);
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::BackingOff);
+        assert_eq!(fake.attempts.load(Ordering::Relaxed), attempts, "no attempt while backing off");
+
+        fake.set(Collector::Up);
+        tokio::time::advance(INITIAL_BACKOFF).await;
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Delivered);
+        assert_eq!(names(&fake.spans.lock().unwrap()), ["a", "b"]);
+        assert!(buffer.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_collector_costs_the_limit_once_then_nothing_until_the_pause_is_over() {
+        let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
+        fake.set(Collector::Hanging);
+        buffer.push(span("a", true));
+        let started = Instant::now();
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(started.elapsed(), LIMIT);
+        assert_eq!(buffer.len(), 1);
+
+        let started = Instant::now();
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::BackingOff);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        // The final flush ignores the backoff.
+        fake.set(Collector::Up);
+        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(names(&fake.spans.lock().unwrap()), ["a"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_waits_for_another_only_until_its_deadline() {
+        let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
+        fake.set(Collector::Hanging);
+        buffer.push(span("a", true));
+        let (first, second) = tokio::join!(delivery.flush(LIMIT * 2, Policy::Invocation), async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            delivery.flush(LIMIT, Policy::Final).await
+        });
+        assert_eq!((first, second), (Flushed::Failed, Flushed::Busy));
+    }
+
+    fn meter_provider(temporality: Temporality) -> (SdkMeterProvider, Arc<ManualReader>) {
+        let reader = Arc::new(ManualReader::builder().with_temporality(temporality).build());
+        (SdkMeterProvider::builder().with_reader(SharedReader(reader.clone())).build(), reader)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_are_collected_at_each_flush_and_delta_batches_kept_across_failures() {
+        let (fake, _buffer, delivery) = delivery(Temporality::Delta);
+        let (provider, reader) = meter_provider(Temporality::Delta);
+        delivery.collect_metrics_from(reader);
+        let counter = provider.meter("test").u64_counter("c").build();
+
+        fake.set(Collector::Refusing);
+        counter.add(1, &[KeyValue::new("k", "v")]);
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        counter.add(1, &[KeyValue::new("k", "v")]);
+        fake.set(Collector::Up);
+        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 2, "the failed delta batch, then the new one");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_cumulative_batch_is_replaced_by_the_next() {
+        let (fake, _buffer, delivery) = delivery(Temporality::Cumulative);
+        let (provider, reader) = meter_provider(Temporality::Cumulative);
+        delivery.collect_metrics_from(reader);
+        provider.meter("test").u64_counter("c").build().add(1, &[]);
+
+        fake.set(Collector::Refusing);
+        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        fake.set(Collector::Up);
+        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 1);
+    }
+}

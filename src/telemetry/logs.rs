@@ -1,0 +1,346 @@
+//! Log lines on stdout, as Lambda's log settings ask, each carrying the ids that join it to its trace.
+//!
+//! Two layers see every span, each with its own filter (pitfall 8: one global filter would also decide which spans
+//! become OpenTelemetry spans): the log output takes what `AWS_LAMBDA_LOG_LEVEL`/`RUST_LOG` allow, the OpenTelemetry
+//! layer takes this crate's spans (and its warnings and errors, as span events) at any log level, and nothing from
+//! other crates, so the exporter's own HTTP client never becomes a span of the trace it is exporting.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_semantic_conventions::attribute::FAAS_INVOCATION_ID;
+use serde_json::Value;
+use tracing::dispatcher::WeakDispatch;
+use tracing::field::{Field, Visit};
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber, span};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
+
+use super::settings::{LogFormat, Settings};
+
+/// Installs the process's subscriber: the log output, and the OpenTelemetry layer when there is a `tracer`.
+pub fn install(settings: &Settings, tracer: Option<SdkTracer>) {
+    if let Err(error) = subscriber(settings, tracer, std::io::stdout).try_init() {
+        eprintln!("{}: logging was already set up, keeping it: {error}", env!("CARGO_PKG_NAME"));
+    }
+}
+
+/// The subscriber [`install`] installs, writing to `output` (stdout, except in tests).
+pub fn subscriber<W>(settings: &Settings, tracer: Option<SdkTracer>, output: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    // The output also sees the spans the trace is made of, whatever the log level: a per-layer filter hides the spans
+    // it rejects from the formatter, and a WARN line inside an INFO span would lose its ids.
+    let levels = settings.log_filter.clone();
+    let output_filter = filter_fn(move |metadata| {
+        (metadata.is_span() && for_opentelemetry(metadata)) || levels.would_enable(metadata.target(), metadata.level())
+    });
+    let output = tracing_subscriber::fmt::layer()
+        .event_format(LambdaFormat { json: settings.log_format == LogFormat::Json })
+        .with_writer(output)
+        .with_filter(output_filter);
+    let opentelemetry = tracer
+        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter_fn(for_opentelemetry)));
+    // Correlation comes after the OpenTelemetry layer: it reads the ids that layer assigns when a span is entered.
+    Registry::default().with(opentelemetry).with(Correlation::default()).with(output)
+}
+
+fn for_opentelemetry(metadata: &Metadata<'_>) -> bool {
+    const CRATE: &str = env!("CARGO_CRATE_NAME");
+    let target = metadata.target();
+    let ours = target.strip_prefix(CRATE).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+    ours && (metadata.is_span() || *metadata.level() <= Level::WARN)
+}
+
+/// The OpenTelemetry ids of a span, kept in its extensions for the log lines inside it.
+#[derive(Debug, Clone)]
+struct TraceIds {
+    trace_id: String,
+    span_id: String,
+}
+
+/// The `faas.invocation_id` a span was created with.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// Copies what a log line needs from each span into its extensions: the formatter cannot ask the OpenTelemetry
+/// layer itself, as it runs inside the dispatcher, where no dispatcher is reachable.
+#[derive(Default)]
+struct Correlation {
+    dispatch: OnceLock<WeakDispatch>,
+}
+
+impl<S> Layer<S> for Correlation
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
+    fn on_new_span(&self, attributes: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut request_id = FieldValue { name: FAAS_INVOCATION_ID, value: None };
+        attributes.record(&mut request_id);
+        if let (Some(value), Some(span)) = (request_id.value, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(value));
+        }
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<TraceIds>().is_some() {
+            return;
+        }
+        // Not while holding the span's extensions: `get_otel_context` takes them too.
+        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+        let Some(context) = dispatch.and_then(|dispatch| tracing_opentelemetry::get_otel_context(id, &dispatch)) else {
+            return;
+        };
+        let otel_span = context.span();
+        let span_context = otel_span.span_context();
+        if span_context.is_valid() {
+            let ids =
+                TraceIds { trace_id: span_context.trace_id().to_string(), span_id: span_context.span_id().to_string() };
+            span.extensions_mut().insert(ids);
+        }
+    }
+}
+
+struct FieldValue {
+    name: &'static str,
+    value: Option<String>,
+}
+
+impl Visit for FieldValue {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == self.name {
+            self.value = Some(value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == self.name {
+            self.value = Some(format!("{value:?}"));
+        }
+    }
+}
+
+/// An event's message and fields, as JSON values.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl Fields {
+    fn add(&mut self, field: &Field, value: Value) {
+        match (field.name(), value) {
+            ("message", Value::String(message)) => self.message = message,
+            (name, value) => self.fields.push((name, value)),
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.add(field, Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.add(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.add(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.add(field, Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.add(field, Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.add(field, Value::from(format!("{value:?}")));
+    }
+}
+
+/// One line per event: a JSON object (Lambda's JSON log format, which CloudWatch indexes) or compact text.
+struct LambdaFormat {
+    json: bool,
+}
+
+impl<S, N> FormatEvent<S, N> for LambdaFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        // The innermost span that has each id: a log line in a child span carries the child's span id and the
+        // invocation's request id.
+        let (mut ids, mut request_id) = (None, None);
+        for span in ctx.event_scope().into_iter().flatten() {
+            let extensions = span.extensions();
+            ids = ids.or_else(|| extensions.get::<TraceIds>().cloned());
+            request_id = request_id.or_else(|| extensions.get::<RequestId>().map(|id| id.0.clone()));
+        }
+        let metadata = event.metadata();
+        let correlation = [
+            ("trace_id", ids.as_ref().map(|ids| ids.trace_id.as_str())),
+            ("span_id", ids.as_ref().map(|ids| ids.span_id.as_str())),
+            ("request_id", request_id.as_deref()),
+        ];
+        if self.json {
+            // Written pair by pair rather than as a map, to keep the order a reader scans in.
+            let mut line: Vec<(&str, Value)> = vec![
+                ("timestamp", timestamp.into()),
+                ("level", metadata.level().as_str().into()),
+                ("message", fields.message.into()),
+                ("target", metadata.target().into()),
+            ];
+            line.extend(fields.fields);
+            line.extend(correlation.into_iter().filter_map(|(name, value)| Some((name, value?.into()))));
+            writer.write_char('{')?;
+            for (index, (name, value)) in line.into_iter().enumerate() {
+                let separator = if index == 0 { "" } else { "," };
+                write!(writer, "{separator}{}:{value}", Value::from(name))?;
+            }
+            writeln!(writer, "}}")
+        } else {
+            write!(writer, "{timestamp} {:>5} {}: {}", metadata.level(), metadata.target(), fields.message)?;
+            for (name, value) in fields.fields {
+                write!(writer, " {name}={value}")?;
+            }
+            for (name, value) in correlation {
+                if let Some(value) = value {
+                    write!(writer, " {name}={value}")?;
+                }
+            }
+            writeln!(writer)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Telemetry;
+    use crate::telemetry::export::{ExportFuture, Exporters};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::metrics::data::ResourceMetrics;
+    use opentelemetry_sdk::trace::SpanData;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use tokio::time::Instant;
+
+    /// The lines written, shared with the subscriber.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn take(&self) -> Vec<String> {
+            let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+            String::from_utf8(bytes).unwrap().lines().map(str::to_string).collect()
+        }
+    }
+
+    struct Nowhere;
+
+    impl Exporters for Nowhere {
+        fn export_spans(&self, _batch: Vec<SpanData>) -> ExportFuture<'_> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn export_metrics<'a>(&'a self, _batch: &'a ResourceMetrics) -> ExportFuture<'a> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn set_resource(&mut self, _resource: &Resource) {}
+    }
+
+    fn settings(variables: &[(&str, &str)]) -> Settings {
+        Settings::parse(|name| variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string()))
+    }
+
+    /// Logs `f`'s events through the subscriber `settings` describe, with an OpenTelemetry layer.
+    fn logged(settings: &Settings, f: impl FnOnce()) -> Vec<String> {
+        let (_telemetry, tracer) = Telemetry::start(settings.clone(), Box::new(Nowhere), Instant::now());
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = subscriber(settings, Some(tracer), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        lines.take()
+    }
+
+    #[test]
+    fn json_lines_carry_the_span_and_request_ids() {
+        let lines = logged(&settings(&[]), || {
+            tracing::info!("outside any span");
+            let invocation = tracing::info_span!("invocation", "faas.invocation_id" = "request-1");
+            invocation.in_scope(|| {
+                tracing::info!(answer = 42, "in the invocation");
+                tracing::info_span!("child").in_scope(|| tracing::warn!("in a child"));
+            });
+        });
+        let lines: Vec<Value> = lines.iter().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let [outside, invocation, child] = &lines[..] else { panic!("{lines:#?}") };
+
+        assert_eq!(outside["message"], "outside any span");
+        assert_eq!(outside["level"], "INFO");
+        assert!(outside["timestamp"].as_str().is_some_and(|time| time.ends_with('Z')), "{outside}");
+        assert!(outside.get("trace_id").is_none() && outside.get("request_id").is_none(), "{outside}");
+
+        assert_eq!(invocation["answer"], 42);
+        assert_eq!(invocation["request_id"], "request-1");
+        assert_eq!(invocation["target"], module_path!());
+        let trace_id = invocation["trace_id"].as_str().unwrap();
+        assert_eq!(trace_id.len(), 32);
+        assert_eq!(invocation["span_id"].as_str().map(str::len), Some(16));
+
+        assert_eq!((child["level"].as_str(), child["request_id"].as_str()), (Some("WARN"), Some("request-1")));
+        assert_eq!(child["trace_id"], trace_id, "the same trace");
+        assert_ne!(child["span_id"], invocation["span_id"], "the child's own span");
+    }
+
+    #[test]
+    fn text_lines_and_the_level_filter() {
+        let settings = settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+        let lines = logged(&settings, || {
+            tracing::info_span!("invocation", "faas.invocation_id" = "request-1").in_scope(|| {
+                tracing::info!("filtered out");
+                tracing::warn!(status = 503, "kept");
+            });
+        });
+        let [line] = &lines[..] else { panic!("{lines:#?}") };
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains(": kept status=503 trace_id="), "{line}");
+        assert!(line.ends_with(" request_id=request-1"), "{line}");
+    }
+}

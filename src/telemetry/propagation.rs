@@ -1,0 +1,173 @@
+//! The caller's trace context: from the API Gateway event's headers, else from the Lambda runtime.
+//!
+//! The event is read here rather than from `lambda_http`'s `Request`, whose `x-amzn-trace-id` header `lambda_http`
+//! overwrites with the runtime's trace id (aws-lambda-rust-runtime#849): the caller's own header would be lost.
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_aws::trace::XrayPropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+use super::settings::Propagator;
+
+/// The header X-Ray uses, whatever its casing on the wire.
+const XRAY_HEADER: &str = "x-amzn-trace-id";
+
+/// Header name-value pairs, looked up case-insensitively (HTTP semantics; API Gateway passes names as the client
+/// sent them). Of a repeated name, the last value wins, as in API Gateway's single-value `headers`.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a>(pub &'a [(&'a str, &'a str)]);
+
+impl<'a> Headers<'a> {
+    /// The value of the header `name`, borrowed for as long as the headers are.
+    pub fn value(&self, name: &str) -> Option<&'a str> {
+        self.0.iter().rev().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| *value)
+    }
+}
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.value(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// The parent of the invocation's span.
+///
+/// The propagators are tried in `propagators` order and the first one that finds a valid remote span context wins;
+/// baggage is collected whatever its place. When none does, and `xray` is among them, the runtime's
+/// `Lambda-Runtime-Trace-Id` is the parent: the same X-Ray format, set by Lambda for the invocation. It is taken only
+/// when X-Ray sampled it: without Lambda's active tracing it arrives with `Sampled=0`, and a parent-based sampler (the
+/// default) would then drop every trace of the function.
+pub fn parent(propagators: &[Propagator], headers: Headers<'_>, runtime_trace_id: Option<&str>) -> Context {
+    let mut context = Context::new();
+    let mut found = false;
+    for propagator in propagators {
+        let candidate = match propagator {
+            Propagator::Baggage => {
+                context = BaggagePropagator::new().extract_with_context(&context, &headers);
+                continue;
+            }
+            _ if found => continue,
+            Propagator::TraceContext => TraceContextPropagator::new().extract_with_context(&context, &headers),
+            Propagator::XRay => XrayPropagator::new().extract_with_context(&context, &headers),
+        };
+        if candidate.span().span_context().is_valid() {
+            context = candidate;
+            found = true;
+        }
+    }
+    if let Some(runtime) = runtime_trace_id.filter(|_| !found && propagators.contains(&Propagator::XRay)) {
+        let candidate = XrayPropagator::new().extract_with_context(&context, &Headers(&[(XRAY_HEADER, runtime)]));
+        let span_context = candidate.span().span_context().clone();
+        if span_context.is_valid() && span_context.is_sampled() {
+            context = candidate;
+        }
+    }
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::trace::{SpanId, TraceId};
+
+    const W3C_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const W3C_PARENT: &str = "00f067aa0ba902b7";
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const XRAY_TRACE: &str = "5759e988bd862e3fe1be46a994272793";
+    const XRAY_PARENT: &str = "53995c3f42cd8ad8";
+    const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const RUNTIME_TRACE: &str = "6759e988bd862e3fe1be46a994272794";
+    const RUNTIME_PARENT: &str = "63995c3f42cd8ad9";
+    const RUNTIME: &str = "Root=1-6759e988-bd862e3fe1be46a994272794;Parent=63995c3f42cd8ad9;Sampled=1";
+    const DEFAULT: [Propagator; 3] = [Propagator::TraceContext, Propagator::Baggage, Propagator::XRay];
+
+    /// The trace and parent span ids of `context`, if it has a valid remote span context.
+    fn ids(context: &Context) -> Option<(String, String)> {
+        let span = context.span();
+        let span_context = span.span_context();
+        (span_context.is_valid() && span_context.is_remote())
+            .then(|| (span_context.trace_id().to_string(), span_context.span_id().to_string()))
+    }
+
+    fn expected(trace: &str, parent: &str) -> Option<(String, String)> {
+        assert!(TraceId::from_hex(trace).is_ok() && SpanId::from_hex(parent).is_ok());
+        Some((trace.to_string(), parent.to_string()))
+    }
+
+    #[test]
+    fn each_source_on_its_own() {
+        let traceparent = [("traceparent", TRACEPARENT)];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&traceparent), None)), expected(W3C_TRACE, W3C_PARENT));
+        let xray = [("X-Amzn-Trace-Id", XRAY)];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&xray), None)), expected(XRAY_TRACE, XRAY_PARENT));
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&[]), Some(RUNTIME))), expected(RUNTIME_TRACE, RUNTIME_PARENT));
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&[]), None)), None, "no source: a new root");
+    }
+
+    #[test]
+    fn header_names_are_case_insensitive() {
+        for name in ["TraceParent", "TRACEPARENT"] {
+            let headers = [(name, TRACEPARENT)];
+            assert_eq!(ids(&parent(&DEFAULT, Headers(&headers), None)), expected(W3C_TRACE, W3C_PARENT), "{name}");
+        }
+        let headers = [("x-amzn-trace-id", XRAY)];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&headers), None)), expected(XRAY_TRACE, XRAY_PARENT));
+    }
+
+    #[test]
+    fn the_first_valid_source_in_propagator_order_wins_and_the_runtime_comes_last() {
+        let both = [("traceparent", TRACEPARENT), ("X-Amzn-Trace-Id", XRAY)];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&both), Some(RUNTIME))), expected(W3C_TRACE, W3C_PARENT));
+        let xray_first = [Propagator::XRay, Propagator::TraceContext];
+        assert_eq!(ids(&parent(&xray_first, Headers(&both), Some(RUNTIME))), expected(XRAY_TRACE, XRAY_PARENT));
+        let xray_only = [("X-Amzn-Trace-Id", XRAY)];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&xray_only), Some(RUNTIME))), expected(XRAY_TRACE, XRAY_PARENT));
+    }
+
+    #[test]
+    fn an_invalid_source_gives_way_to_the_next() {
+        // API Gateway's own X-Ray header without tracing has a Root but no Parent: not a span to continue.
+        let headers = [("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")];
+        let xray_root_only = [("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")];
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&headers), Some(RUNTIME))), expected(RUNTIME_TRACE, RUNTIME_PARENT));
+        let context = parent(&DEFAULT, Headers(&xray_root_only), Some(RUNTIME));
+        assert_eq!(ids(&context), expected(RUNTIME_TRACE, RUNTIME_PARENT));
+    }
+
+    #[test]
+    fn disabled_propagators_are_not_consulted() {
+        let both = [("traceparent", TRACEPARENT), ("X-Amzn-Trace-Id", XRAY)];
+        let w3c_only = [Propagator::TraceContext];
+        assert_eq!(ids(&parent(&w3c_only, Headers(&both), Some(RUNTIME))), expected(W3C_TRACE, W3C_PARENT));
+        let xray = [("X-Amzn-Trace-Id", XRAY)];
+        assert_eq!(ids(&parent(&w3c_only, Headers(&xray), Some(RUNTIME))), None, "no xray: neither header nor runtime");
+        assert_eq!(ids(&parent(&[], Headers(&both), Some(RUNTIME))), None);
+    }
+
+    #[test]
+    fn an_unsampled_runtime_trace_id_is_not_a_parent_but_an_unsampled_caller_is() {
+        let unsampled = "Root=1-6759e988-bd862e3fe1be46a994272794;Parent=63995c3f42cd8ad9;Sampled=0";
+        assert_eq!(ids(&parent(&DEFAULT, Headers(&[]), Some(unsampled))), None);
+        let headers = [("X-Amzn-Trace-Id", unsampled)];
+        let context = parent(&DEFAULT, Headers(&headers), None);
+        assert_eq!(ids(&context), expected(RUNTIME_TRACE, RUNTIME_PARENT), "the caller decided; its decision stands");
+        assert!(!context.span().span_context().is_sampled());
+    }
+
+    #[test]
+    fn baggage_is_kept_wherever_it_is_listed() {
+        let headers = [("traceparent", TRACEPARENT), ("baggage", "team=greeting")];
+        for propagators in [DEFAULT.to_vec(), vec![Propagator::Baggage, Propagator::TraceContext]] {
+            let context = parent(&propagators, Headers(&headers), None);
+            assert_eq!(context.baggage().get("team").map(|value| value.as_str().to_string()), Some("greeting".into()));
+            assert_eq!(ids(&context), expected(W3C_TRACE, W3C_PARENT), "{propagators:?}");
+        }
+    }
+}
