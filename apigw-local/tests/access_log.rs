@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{Gateway, client, json, scripted_function, send};
 use serde_json::Value;
 
@@ -20,21 +18,10 @@ async fn one_request(env: &[(&str, &str)]) -> (String, Value) {
     assert_eq!(status, 200, "{body}");
     let request_id = headers["x-amzn-requestid"].to_str().unwrap().to_string();
     let xray = headers["x-amzn-trace-id"].to_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut lines = Vec::new();
-    loop {
-        lines.extend(gateway.stdout_lines());
-        let line = lines
-            .iter()
-            .filter(|line| line.starts_with('{'))
-            .map(|line| json(line))
-            .find(|line| line["requestId"] == request_id.as_str());
-        if let Some(line) = line {
-            return (xray, line);
-        }
-        assert!(Instant::now() < deadline, "no access log line for {request_id}: {lines:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let is_the_line = |line: &str| line.starts_with('{') && json(line)["requestId"] == request_id.as_str();
+    let lines = gateway.stdout_until(is_the_line);
+    let line = lines.iter().find(|line| is_the_line(line)).unwrap_or_else(|| panic!("no access log line: {lines:?}"));
+    (xray, json(line))
 }
 
 /// `Root=1-{8}-{24};…` as 32 hex digits.

@@ -34,7 +34,8 @@ async fn a_crash_mid_invocation_is_a_502_and_the_process_is_replaced() {
 
 #[tokio::test]
 async fn a_function_past_the_integration_timeout_is_a_504_and_is_replaced() {
-    let gateway = scripted(&["--timeout", "300ms"]);
+    // Long enough for a Python cold start on a loaded machine, far shorter than the function sleeps.
+    let gateway = scripted(&["--timeout", "2s"]);
     let before = pid(&gateway).await;
     let started = Instant::now();
     let (status, _, body) = send(client().get(gateway.url("/test/helloworld?act=sleep&seconds=30"))).await;
@@ -49,7 +50,7 @@ async fn a_reported_function_error_is_a_502() {
     let gateway = scripted(&[]);
     let (status, _, body) = send(client().get(gateway.url("/test/helloworld?act=error"))).await;
     assert_eq!((status, body.as_str()), (502, INTERNAL_SERVER_ERROR));
-    let log = gateway.stdout_lines().join("\n");
+    let log = gateway.stdout_until(|line| line.contains("Scripted.Error: scripted failure")).join("\n");
     assert!(log.contains("Scripted.Error: scripted failure"), "access log names the function error: {log}");
     pid(&gateway).await;
 }

@@ -111,7 +111,7 @@ async fn an_error_payload_with_status_200_is_a_502() {
     let gateway = Gateway::start(&["--invoke-url", &url]);
     let (status, _, body) = send(client().get(gateway.url("/test/helloworld?act=error"))).await;
     assert_eq!((status, body.as_str()), (502, r#"{"message":"Internal server error"}"#));
-    let log = gateway.stdout_lines().join("\n");
+    let log = gateway.stdout_until(|line| line.contains("Runtime.ExitError: boom")).join("\n");
     assert!(log.contains("Runtime.ExitError: boom"), "{log}");
 }
 

@@ -485,7 +485,7 @@ async fn the_function_takes_its_parent_from_the_events_headers_or_the_runtimes_t
 /// What the function may add after a response when the collector misbehaves: the flush deadline plus this margin
 /// (process scheduling on a loaded 2-core machine, and the Runtime API round trips).
 const FLUSH_TIMEOUT: Duration = Duration::from_millis(100);
-const FLUSH_MARGIN: Duration = Duration::from_millis(50);
+const FLUSH_MARGIN: Duration = Duration::from_millis(100);
 const INVOCATIONS: usize = 12;
 
 /// Invokes the function directly `INVOCATIONS` times with an endpoint that misbehaves; every invocation must be

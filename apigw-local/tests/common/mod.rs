@@ -79,6 +79,20 @@ impl Gateway {
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.try_iter().collect()
     }
+
+    /// [`Self::stdout_lines`], waiting (up to 10 s) until one of them is `found`: a line apigw-local wrote before it
+    /// answered may not have come through the reader thread yet when the answer arrives.
+    pub fn stdout_until(&self, found: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut lines = self.stdout_lines();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !lines.iter().any(|line| found(line)) {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        lines
+    }
 }
 
 impl Drop for Gateway {
