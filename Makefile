@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test lint tools bench clean
+.PHONY: run build test test-rust test-terraform test-stack lint tools bench clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -14,10 +14,20 @@ run: build
 build:
 	cargo build --release --workspace --locked
 
-## Everything this machine can check: formatting, lints, unit, end-to-end and peer tests.
-test: tools lint
+## Everything this machine can check: formatting, lints, unit, end-to-end and peer tests, Terraform (plan tests,
+## checkov, a real apply against the moto AWS emulator), and the container image, compose stack and dashboards.
+test: test-rust test-terraform test-stack
+
+## The parts of `make test`, one at a time.
+test-rust: tools lint
 	cargo build --workspace --locked
 	cargo nextest run --workspace --locked --profile $(NEXTEST_PROFILE)
+
+test-terraform:
+	terraform/tests/run.sh
+
+test-stack:
+	scripts/check-stack.sh
 
 lint:
 	cargo fmt --all -- --check

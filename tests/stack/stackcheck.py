@@ -1,0 +1,982 @@
+#!/usr/bin/env python3
+"""The checks of the container image, the compose stack, its configs and the dashboards that need no Docker engine.
+
+Run by scripts/check-stack.sh (which installs the tools and runs the real linters and loaders first); each
+subcommand prints one line per finding and exits 1 if anything is wrong:
+
+  dockerfile                      policies hadolint has no rule for (pins, the stages compose builds, the entrypoint)
+  compose COMPOSE_JSON            the stack as Compose's own loader resolved it (`docker compose config --format json`)
+  configs COMPOSE_JSON            collector, Prometheus, Jaeger and Grafana configs: schemas, and consistent together
+  dashboards --emitted FILE       every PromQL expression parses and selects only metrics that exist
+  binary --bootstrap PATH --apigw-local PATH
+                                  the built bootstrap: static (or glibc <= 2.34), size, answers through apigw-local
+  selftest --hadolint PATH --compose PATH
+                                  each check above, and hadolint and Compose's loader, reject broken input
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import jsonschema
+import promql_parser
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import otlp_names  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+COLLECTOR_CONFIG = ROOT / "deploy/otel-collector/config.yaml"
+COLLECTOR_DEBUG = ROOT / "deploy/otel-collector/debug.yaml"
+PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
+JAEGER_CONFIG = ROOT / "deploy/jaeger/config.yaml"
+GRAFANA_PROVISIONING = ROOT / "deploy/grafana/provisioning"
+DASHBOARDS = ROOT / "dashboards"
+
+# The glibc of public.ecr.aws/lambda/provided:al2023 (Amazon Linux 2023).
+MAX_GLIBC = (2, 34)
+
+
+class Report:
+    """Collects findings; `ok` is False after any failure."""
+
+    def __init__(self) -> None:
+        self.ok = True
+
+    def fail(self, message: str) -> None:
+        self.ok = False
+        print(f"  FAIL {message}")
+
+    def good(self, message: str) -> None:
+        print(f"  ok   {message}")
+
+    def info(self, message: str) -> None:
+        print(f"  info {message}")
+
+    def check(self, condition: bool, message: str, failure: str | None = None) -> bool:
+        if condition:
+            self.good(message)
+        else:
+            self.fail(failure or message)
+        return condition
+
+
+def load_yaml(path: Path) -> dict:
+    with path.open() as f:
+        return yaml.safe_load(f)
+
+
+def validate_schema(report: Report, document: object, schema_name: str, label: str) -> None:
+    schema = load_yaml(SCHEMAS / schema_name)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    for error in errors:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        report.fail(f"{label}: {where}: {error.message}")
+    if not errors:
+        report.good(f"{label} matches {schema_name}")
+
+
+# ---------------------------------------------------------------------------------------------------------- Dockerfile
+
+def dockerfile_instructions(text: str) -> list[tuple[int, str, str, list[str]]]:
+    """(line, INSTRUCTION, arguments, comment lines just above) for each instruction, continuations joined."""
+    result = []
+    comments: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        start = i + 1
+        i += 1
+        if not line:
+            comments = []
+            continue
+        if line.startswith("#"):
+            comments.append(line)
+            continue
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1] + " " + lines[i].strip()
+            i += 1
+        word, _, rest = line.partition(" ")
+        result.append((start, word.upper(), rest.strip(), comments))
+        comments = []
+    return result
+
+
+def check_dockerfile(report: Report, text: str | None = None) -> None:
+    text = (ROOT / "Dockerfile").read_text() if text is None else text
+    instructions = dockerfile_instructions(text)
+
+    # Every `hadolint ignore` carries its reason in the comment above it.
+    lines = text.splitlines()
+    for n, line in enumerate(lines):
+        if re.match(r"#\s*hadolint\s+ignore=", line.strip()):
+            above = lines[n - 1].strip() if n else ""
+            report.check(above.startswith("#") and len(above.lstrip("# ")) > 10 and "hadolint" not in above,
+                         f"line {n + 1}: `{line.strip()}` has its reason in the comment above",
+                         f"line {n + 1}: `{line.strip()}` has no reason in a comment line just above it")
+
+    global_args = {}
+    for _, word, rest, _ in instructions:
+        if word == "FROM":
+            break
+        if word == "ARG" and "=" in rest:
+            key, _, value = rest.partition("=")
+            global_args[key.strip()] = value.strip().strip('"')
+
+    def expand(value: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), value)
+
+    stages: dict[str, dict] = {}
+    current = None
+    for line_no, word, rest, _ in instructions:
+        if word == "FROM":
+            parts = [p for p in rest.split() if not p.startswith("--platform")]
+            image = expand(parts[0])
+            alias = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            current = {"image": image, "line": line_no, "instructions": []}
+            if alias:
+                stages[alias] = current
+            if image in stages or image == "scratch":
+                report.good(f"line {line_no}: FROM {image} (a stage or scratch)")
+            else:
+                name, _, digest = image.partition("@")
+                tag = name.rsplit("/", 1)[-1].partition(":")[2]
+                report.check(bool(tag) and tag != "latest" and "$" not in image,
+                             f"line {line_no}: FROM {image} is pinned by version",
+                             f"line {line_no}: FROM {image} is not pinned to a version (no tag, latest, or an ARG without default)")
+        elif current is not None:
+            current["instructions"].append((word, rest))
+
+    for name in ("lambda", "apigw-local"):
+        report.check(name in stages, f"stage `{name}` exists (docker-compose.yml builds it)", f"no stage named `{name}`")
+    lam = stages.get("lambda")
+    if lam:
+        image = lam["image"]
+        report.check(re.fullmatch(r"public\.ecr\.aws/lambda/provided:al2023\.\d{4}\.\d{2}\.\d{2}\.\d+@sha256:[0-9a-f]{64}", image) is not None,
+                     f"the function image is provided:al2023 pinned by version and digest ({image.split('@')[0]})",
+                     f"the `lambda` stage must be FROM public.ecr.aws/lambda/provided:al2023.<version>@sha256:<digest>, not {image}")
+        copies = [rest for word, rest in lam["instructions"] if word == "COPY"]
+        report.check(any(rest.split()[-1] == "/var/runtime/bootstrap" for rest in copies),
+                     "bootstrap is copied to /var/runtime/bootstrap (what /lambda-entrypoint.sh runs)",
+                     "the `lambda` stage must COPY the binary to /var/runtime/bootstrap")
+        cmds = [rest for word, rest in lam["instructions"] if word == "CMD"]
+        ok = False
+        if cmds:
+            try:
+                ok = len(json.loads(cmds[-1])) == 1
+            except json.JSONDecodeError:
+                ok = False
+        report.check(ok, "CMD gives /lambda-entrypoint.sh its one argument (the handler name)",
+                     "the `lambda` stage needs CMD [\"<handler>\"]: /lambda-entrypoint.sh exits 142 without exactly one argument")
+        report.check(not any(word == "ENTRYPOINT" for word, _ in lam["instructions"]),
+                     "the base image's ENTRYPOINT (/lambda-entrypoint.sh: RIE outside Lambda) is kept",
+                     "the `lambda` stage must not replace ENTRYPOINT: /lambda-entrypoint.sh starts the emulator outside Lambda")
+    gw = stages.get("apigw-local")
+    if gw:
+        users = [rest for word, rest in gw["instructions"] if word == "USER"]
+        report.check(bool(users) and users[-1].split(":")[0] not in ("0", "root"),
+                     f"apigw-local runs as a non-root user ({users[-1] if users else '-'})",
+                     "the `apigw-local` stage must end with a non-root USER")
+    builds = [name for name, stage in stages.items()
+              if any(word == "RUN" and "scripts/build-static.sh" in rest for word, rest in stage["instructions"])]
+    report.check(len(builds) >= 2, f"the binaries are built by scripts/build-static.sh (stages {', '.join(builds)})",
+                 "the build stages must run scripts/build-static.sh (the script CI runs too)")
+    report.check(any("cargo chef cook" in rest or "--deps-only" in rest
+                     for stage in stages.values() for word, rest in stage["instructions"] if word == "RUN"),
+                 "dependencies are built in their own cached layer (cargo-chef)", "no cargo-chef dependency layer")
+    report.check("TARGETARCH" in text and "BUILDPLATFORM" in text,
+                 "multi-architecture: builds on $BUILDPLATFORM for $TARGETARCH",
+                 "the Dockerfile must build for $TARGETARCH (buildx --platform linux/amd64,linux/arm64)")
+
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    entries = [e.strip() for e in ignore if e.strip() and not e.strip().startswith("#")]
+    report.check(bool(entries) and entries[0] == "*", ".dockerignore is an allowlist (starts with *)",
+                 ".dockerignore must start with `*` so target/, .tools/ and .git/ stay out of the context")
+    cargo = load_toml(ROOT / "Cargo.toml")
+    members = cargo.get("workspace", {}).get("members", [])
+    needed = {"Cargo.toml", "Cargo.lock", "src/", "scripts/build-static.sh"} | {
+        m.rstrip("/") + "/" for m in members if m not in (".", "")}
+    allowed = {e[1:] for e in entries if e.startswith("!")}
+    missing = sorted(n for n in needed if n not in allowed and n.rstrip("/") not in allowed)
+    report.check(not missing, f".dockerignore lets in what the build reads ({', '.join(sorted(needed))})",
+                 f".dockerignore leaves out {', '.join(missing)}")
+
+
+def load_toml(path: Path) -> dict:
+    import tomllib
+
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+# ------------------------------------------------------------------------------------------------------------- compose
+
+def host_port(spec: dict) -> tuple[str, str, str]:
+    return spec.get("host_ip", ""), str(spec.get("published", "")), str(spec.get("target", ""))
+
+
+def duration_seconds(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
+    if not m:
+        raise ValueError(f"not a duration: {text!r}")
+    value = float(m.group(1))
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def check_compose(report: Report, compose: dict) -> None:
+    services = compose.get("services", {})
+    report.check(set(services) >= {"lambda", "apigateway", "otel-collector", "jaeger", "prometheus", "grafana"},
+                 f"services: {', '.join(sorted(services))}",
+                 f"missing services: {sorted({'lambda', 'apigateway', 'otel-collector', 'jaeger', 'prometheus', 'grafana'} - set(services))}")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, svc in sorted(services.items()):
+        image = svc.get("image", "")
+        if "build" in svc:
+            target = svc["build"].get("target")
+            report.check(bool(target) and re.search(rf"^FROM\s.*\sAS\s+{re.escape(target)}\s*$", dockerfile, re.M | re.I) is not None,
+                         f"{name}: built from Dockerfile target `{target}`",
+                         f"{name}: build.target `{target}` is not a stage of the Dockerfile")
+        else:
+            tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
+            floating = tag in ("", "latest", "stable", "main", "edge") or re.fullmatch(r"v?\d+", tag) is not None
+            report.check(not floating, f"{name}: image {image} is pinned",
+                         f"{name}: image {image!r} is not pinned to a version")
+        for port in svc.get("ports", []):
+            ip, published, target = host_port(port)
+            report.check(ip == "127.0.0.1", f"{name}: port {published}->{target} bound to 127.0.0.1",
+                         f"{name}: port {published}->{target} is bound to {ip or 'every interface'}, not 127.0.0.1")
+        for volume in svc.get("volumes", []):
+            if volume.get("type") == "bind":
+                source = Path(volume["source"])
+                report.check(source.exists(), f"{name}: mounts {source.relative_to(ROOT) if source.is_relative_to(ROOT) else source}",
+                             f"{name}: bind mount source {source} does not exist")
+        for dep, condition in (svc.get("depends_on") or {}).items():
+            cond = condition.get("condition")
+            if cond == "service_healthy":
+                report.check("healthcheck" in services.get(dep, {}), f"{name}: waits for {dep} to be healthy",
+                             f"{name}: depends on {dep} being healthy, but {dep} has no healthcheck")
+        if "healthcheck" in svc:
+            test = svc["healthcheck"].get("test", [])
+            report.check(bool(test) and test[0] in ("CMD", "CMD-SHELL"), f"{name}: has a health check ({' '.join(test[1:3])} ...)",
+                         f"{name}: malformed healthcheck {test}")
+    # Images with no shell or HTTP client cannot have a health check; every other service must.
+    no_tooling = {"apigateway": "static binary on scratch", "otel-collector": "the contrib image is scratch"}
+    for name in sorted(set(services) - set(no_tooling)):
+        report.check("healthcheck" in services[name], f"{name}: health check present",
+                     f"{name}: no health check (its image has the tools for one)")
+    for name, why in no_tooling.items():
+        if name in services and "healthcheck" not in services[name]:
+            report.info(f"{name}: no health check possible ({why}); dependents wait for service_started")
+
+    lam, gw = services.get("lambda", {}), services.get("apigateway", {})
+    lenv, genv = lam.get("environment", {}) or {}, gw.get("environment", {}) or {}
+    report.check(lenv.get("OTEL_EXPORTER_OTLP_ENDPOINT") == "http://otel-collector:4318",
+                 "lambda: OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318",
+                 f"lambda: OTEL_EXPORTER_OTLP_ENDPOINT is {lenv.get('OTEL_EXPORTER_OTLP_ENDPOINT')!r}")
+    invoke = urlparse(genv.get("APIGW_LOCAL_INVOKE_URL", ""))
+    lambda_targets = {host_port(p)[2] for p in lam.get("ports", [])}
+    report.check(invoke.hostname == "lambda" and str(invoke.port) in lambda_targets
+                 and invoke.path == "/2015-03-31/functions/function/invocations",
+                 f"apigateway: invokes {genv.get('APIGW_LOCAL_INVOKE_URL')} (the lambda's emulator)",
+                 f"apigateway: APIGW_LOCAL_INVOKE_URL {genv.get('APIGW_LOCAL_INVOKE_URL')!r} is not the lambda's emulator")
+    report.check({host_port(p)[1] + ":" + host_port(p)[2] for p in lam.get("ports", [])} == {"9000:8080"},
+                 "lambda: the emulator is on host port 9000", "lambda: the emulator must be published as 9000:8080")
+    report.check(genv.get("APIGW_LOCAL_LISTEN") == "0.0.0.0:8080"
+                 and {host_port(p)[1] + ":" + host_port(p)[2] for p in gw.get("ports", [])} == {"8080:8080"},
+                 "apigateway: listens on 0.0.0.0:8080, published on host port 8080",
+                 "apigateway: must listen on 0.0.0.0:8080 and be published as 8080:8080")
+    try:
+        gateway_timeout = duration_seconds(genv.get("APIGW_LOCAL_TIMEOUT", "29s"))
+        function_timeout = duration_seconds(lenv["AWS_LAMBDA_FUNCTION_TIMEOUT"])
+        report.check(function_timeout == gateway_timeout,
+                     f"lambda's AWS_LAMBDA_FUNCTION_TIMEOUT ({function_timeout:g} s) equals the gateway's timeout",
+                     f"AWS_LAMBDA_FUNCTION_TIMEOUT ({function_timeout:g} s) must equal APIGW_LOCAL_TIMEOUT ({gateway_timeout:g} s)")
+    except (KeyError, ValueError) as e:
+        report.fail(f"timeouts: {e}")
+    genv_g = services.get("grafana", {}).get("environment", {}) or {}
+    report.check(genv_g.get("GF_AUTH_ANONYMOUS_ENABLED") == "true" and genv_g.get("GF_AUTH_ANONYMOUS_ORG_ROLE") == "Viewer",
+                 "grafana: anonymous access is read-only (Viewer)",
+                 "grafana: anonymous access must be enabled with the Viewer role")
+
+
+# ------------------------------------------------------------------------------------------------------------- configs
+
+def port_of(endpoint: str) -> str:
+    return endpoint.rsplit(":", 1)[-1]
+
+
+def check_configs(report: Report, compose: dict) -> None:
+    services = compose.get("services", {})
+    collector = load_yaml(COLLECTOR_CONFIG)
+    debug = load_yaml(COLLECTOR_DEBUG)
+    validate_schema(report, collector, "otelcol.schema.yaml", "otel-collector config")
+    validate_schema(report, debug, "otelcol.schema.yaml", "otel-collector debug overlay")
+    prometheus = load_yaml(PROMETHEUS_CONFIG)
+    validate_schema(report, prometheus, "prometheus.schema.yaml", "prometheus config")
+    jaeger = load_yaml(JAEGER_CONFIG)
+    validate_schema(report, jaeger, "jaeger.schema.yaml", "jaeger config")
+    datasources_files = sorted((GRAFANA_PROVISIONING / "datasources").glob("*.y*ml"))
+    providers_files = sorted((GRAFANA_PROVISIONING / "dashboards").glob("*.y*ml"))
+    datasources = []
+    for path in datasources_files:
+        doc = load_yaml(path)
+        validate_schema(report, doc, "grafana-datasources.schema.yaml", f"grafana {path.name}")
+        datasources += doc.get("datasources", [])
+    providers = []
+    for path in providers_files:
+        doc = load_yaml(path)
+        validate_schema(report, doc, "grafana-dashboards.schema.yaml", f"grafana {path.name}")
+        providers += doc.get("providers", [])
+
+    # The collector's pipelines: components defined and used, in a sensible order.
+    kinds = ("receivers", "processors", "exporters", "connectors")
+    defined = {kind: set((collector.get(kind) or {}).keys()) for kind in kinds}
+    pipelines = collector["service"]["pipelines"]
+    used: dict[str, set] = {kind: set() for kind in kinds}
+    for pname, pipeline in pipelines.items():
+        for role in ("receivers", "processors", "exporters"):
+            for comp in pipeline.get(role, []):
+                kind = "connectors" if comp in defined["connectors"] and role != "processors" else role
+                report.check(comp in defined[kind], f"pipeline {pname}: {role[:-1]} {comp} is defined",
+                             f"pipeline {pname}: {role[:-1]} {comp} is not defined under {kind}")
+                used[kind].add(comp)
+        procs = pipeline.get("processors", [])
+        report.check(bool(procs) and procs[0].split("/")[0] == "memory_limiter" and any(p.split("/")[0] == "batch" for p in procs),
+                     f"pipeline {pname}: memory_limiter first, then batch",
+                     f"pipeline {pname}: processors must start with memory_limiter and include batch (has {procs})")
+        report.check(not any(e.split("/")[0] == "debug" for e in pipeline.get("exporters", [])),
+                     f"pipeline {pname}: debug exporter off", f"pipeline {pname}: the debug exporter must be off by default")
+    for kind in kinds:
+        unused = defined[kind] - used[kind] - ({"debug"} if kind == "exporters" else set())
+        report.check(not unused, f"every {kind[:-1]} is used", f"{kind} defined but unused: {sorted(unused)}")
+    for conn in defined["connectors"]:
+        as_exporter = [p for p, v in pipelines.items() if conn in v.get("exporters", []) and p.split("/")[0] == "traces"]
+        as_receiver = [p for p, v in pipelines.items() if conn in v.get("receivers", []) and p.split("/")[0] == "metrics"]
+        report.check(bool(as_exporter and as_receiver), f"connector {conn}: traces -> metrics",
+                     f"connector {conn} must be an exporter of a traces pipeline and a receiver of a metrics pipeline")
+    for pname, pipeline in (debug.get("service", {}).get("pipelines") or {}).items():
+        base = set(pipelines.get(pname, {}).get("exporters", []))
+        overlay = set(pipeline.get("exporters", []))
+        report.check(pname in pipelines and base <= overlay and "debug" in overlay and overlay <= defined["exporters"] | defined["connectors"],
+                     f"debug overlay: pipeline {pname} keeps {sorted(base)} and adds debug",
+                     f"debug overlay: pipeline {pname} must repeat the base exporters {sorted(base)} and add debug (lists replace, not merge)")
+
+    # Receivers on every interface, on the ports compose publishes.
+    otlp = collector["receivers"]["otlp"]["protocols"]
+    for proto, port in (("grpc", "4317"), ("http", "4318")):
+        endpoint = (otlp.get(proto) or {}).get("endpoint", "")
+        report.check(endpoint == f"0.0.0.0:{port}", f"collector OTLP {proto} on {endpoint}",
+                     f"collector OTLP {proto} must listen on 0.0.0.0:{port} (the default is localhost), not {endpoint!r}")
+    published = {host_port(p)[2] for p in services.get("otel-collector", {}).get("ports", [])}
+    report.check(published == {"4317", "4318"}, "compose publishes the collector's 4317 and 4318",
+                 f"compose publishes {sorted(published)} for the collector, not 4317 and 4318")
+
+    # Exporters point at the services that receive.
+    exporters = collector["exporters"]
+    jaeger_grpc = jaeger["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    to_jaeger = [e for e in exporters.values() if isinstance(e, dict) and e.get("endpoint", "").startswith("jaeger:")]
+    report.check(bool(to_jaeger) and all(port_of(e["endpoint"]) == port_of(jaeger_grpc) and e.get("tls", {}).get("insecure") for e in to_jaeger),
+                 f"traces go to jaeger:{port_of(jaeger_grpc)} (Jaeger's OTLP gRPC receiver)",
+                 f"no otlp_grpc exporter to jaeger:{port_of(jaeger_grpc)} with tls.insecure")
+    prom_cmd = services.get("prometheus", {}).get("command", [])
+    to_prom = [e for e in exporters.values() if isinstance(e, dict) and e.get("endpoint", "").startswith("http://prometheus:")]
+    report.check(any(e["endpoint"] == "http://prometheus:9090/api/v1/otlp" for e in to_prom),
+                 "metrics go to http://prometheus:9090/api/v1/otlp (+ /v1/metrics)",
+                 "no otlp_http exporter to http://prometheus:9090/api/v1/otlp")
+    report.check("--web.enable-otlp-receiver" in prom_cmd, "prometheus: OTLP receiver on",
+                 "prometheus must run with --web.enable-otlp-receiver")
+    report.check(any(a.startswith("--enable-feature=") and "exemplar-storage" in a for a in prom_cmd),
+                 "prometheus: exemplar storage on", "prometheus must run with --enable-feature=exemplar-storage")
+    report.check(any(a == "--config.file=/etc/prometheus/prometheus.yml" for a in prom_cmd)
+                 and any(v.get("target") == "/etc/prometheus/prometheus.yml" and Path(v["source"]) == ROOT / "deploy/prometheus/prometheus.yml"
+                         for v in services.get("prometheus", {}).get("volumes", [])),
+                 "prometheus: loads deploy/prometheus/prometheus.yml", "prometheus: --config.file is not the mounted deploy/prometheus/prometheus.yml")
+    promote = set((prometheus.get("otlp") or {}).get("promote_resource_attributes", []))
+    report.check({"service.name", "faas.instance"} <= promote, "prometheus promotes service.name and faas.instance",
+                 "prometheus must promote service.name and faas.instance (one series per execution environment)")
+    report.check((prometheus.get("otlp") or {}).get("translation_strategy", "UnderscoreEscapingWithSuffixes") == "UnderscoreEscapingWithSuffixes",
+                 "prometheus translates OTLP names with suffixes (what the dashboards select)",
+                 "prometheus otlp.translation_strategy must be UnderscoreEscapingWithSuffixes (the dashboards use _seconds, _total)")
+    readers = collector["service"].get("telemetry", {}).get("metrics", {}).get("readers", [])
+    pull_ports = {str(r["pull"]["exporter"]["prometheus"]["port"]) for r in readers if "pull" in r}
+    scrape_targets = {t for job in prometheus.get("scrape_configs", []) for sc in job.get("static_configs", []) for t in sc["targets"]}
+    report.check(any(t == f"otel-collector:{p}" for t in scrape_targets for p in pull_ports),
+                 f"prometheus scrapes the collector's own metrics (otel-collector:{'/'.join(sorted(pull_ports))})",
+                 f"prometheus must scrape otel-collector on its telemetry port {sorted(pull_ports)}; targets: {sorted(scrape_targets)}")
+
+    # Jaeger's Monitor tab reads the same span metrics the collector makes.
+    conn = next(iter((collector.get("connectors") or {}).values()), None) or {}
+    namespace = conn.get("namespace", "traces.span.metrics")
+    unit = (conn.get("histogram") or {}).get("unit", "ms")
+    for name, backend in (jaeger["extensions"]["jaeger_storage"].get("metric_backends") or {}).items():
+        prom = backend["prometheus"]
+        report.check(prom.get("metric_namespace") == re.sub(r"[^a-zA-Z0-9:]", "_", namespace)
+                     and prom.get("latency_unit", "ms") == unit and prom.get("normalize_calls") and prom.get("normalize_duration"),
+                     f"jaeger metric backend {name}: {prom.get('metric_namespace')}_calls_total, _duration_{'seconds' if unit == 's' else 'milliseconds'}",
+                     f"jaeger metric backend {name} must match the span_metrics connector (namespace {namespace!r}, unit {unit!r}, normalized names)")
+        report.check(prom.get("endpoint") == "http://prometheus:9090", f"jaeger reads metrics from {prom.get('endpoint')}",
+                     f"jaeger metric backend {name}: endpoint must be http://prometheus:9090")
+    report.check(jaeger["extensions"]["jaeger_query"]["storage"].get("metrics") in (jaeger["extensions"]["jaeger_storage"].get("metric_backends") or {}),
+                 "jaeger_query uses the metric backend", "jaeger_query.storage.metrics names no metric backend")
+    hc = jaeger["extensions"].get("healthcheckv2", {}).get("http", {}).get("endpoint", "")
+    jtest = " ".join(services.get("jaeger", {}).get("healthcheck", {}).get("test", []))
+    report.check(bool(hc) and f":{port_of(hc)}/status" in jtest, f"jaeger's compose health check asks healthcheckv2 on :{port_of(hc)}",
+                 f"jaeger's health check ({jtest!r}) must ask the healthcheckv2 endpoint {hc!r}/status")
+
+    # Grafana: data sources at the right services, exemplars to an existing data source, dashboards mounted.
+    uids = {d["uid"]: d for d in datasources}
+    for d in datasources:
+        expected = {"prometheus": "http://prometheus:9090", "jaeger": "http://jaeger:16686"}[d["type"]]
+        report.check(d["url"] == expected, f"grafana data source {d['uid']} -> {d['url']}",
+                     f"grafana data source {d['uid']} must point at {expected}, not {d['url']}")
+        for dest in (d.get("jsonData") or {}).get("exemplarTraceIdDestinations", []):
+            target = uids.get(dest.get("datasourceUid"))
+            report.check(target is not None and target["type"] == "jaeger" and dest["name"] == "trace_id",
+                         f"exemplars' trace_id link to data source {dest.get('datasourceUid')} (Jaeger)",
+                         f"exemplarTraceIdDestinations must name trace_id and an existing Jaeger data source uid, not {dest}")
+    report.check(sum(1 for d in datasources if d.get("isDefault")) == 1, "one default data source",
+                 "exactly one data source must be the default")
+    grafana = services.get("grafana", {})
+    mounts = {v.get("target"): Path(v["source"]) for v in grafana.get("volumes", []) if v.get("type") == "bind"}
+    report.check(mounts.get("/etc/grafana/provisioning") == ROOT / "deploy/grafana/provisioning", "grafana mounts deploy/grafana/provisioning",
+                 "grafana must mount deploy/grafana/provisioning at /etc/grafana/provisioning")
+    for p in providers:
+        path = p["options"]["path"]
+        report.check(mounts.get(path) == DASHBOARDS, f"dashboard provider {p['name']} reads {path} = dashboards/",
+                     f"dashboard provider {p['name']} reads {path}, which compose does not mount from dashboards/")
+    home = (grafana.get("environment") or {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        mount, _, rel = next(((t, None, home[len(t) + 1:]) for t in mounts if t and home.startswith(t + "/")), (None, None, None))
+        report.check(mount is not None and (mounts[mount] / rel).is_file(), f"grafana's home dashboard {home} exists",
+                     f"GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH {home} is not a mounted file")
+    dash_uids = set()
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dash = json.loads(path.read_text())
+        refs = {ds.get("uid") for ds in iter_datasources(dash) if isinstance(ds, dict) and ds.get("uid") not in (None, "-- Grafana --")}
+        unknown = refs - set(uids)
+        report.check(not unknown, f"{path.name}: data sources {sorted(refs)} are provisioned",
+                     f"{path.name}: refers to data source uids {sorted(unknown)} that are not provisioned")
+        report.check(dash.get("uid") not in dash_uids, f"{path.name}: uid {dash.get('uid')} is unique", f"{path.name}: duplicate uid")
+        dash_uids.add(dash.get("uid"))
+
+
+def iter_datasources(node: object):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                yield value
+            else:
+                yield from iter_datasources(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from iter_datasources(item)
+
+
+# ---------------------------------------------------------------------------------------------------------- dashboards
+
+GRAFANA_BUILTINS = re.compile(r"\$\{?__(rate_interval|interval|range)(?::[^}]*)?\}?")
+PANEL_TYPES = {"row", "text", "stat", "timeseries", "table", "gauge", "bargauge", "heatmap", "traces", "barchart"}
+
+
+def all_panels(dashboard: dict) -> list[dict]:
+    panels = []
+    for panel in dashboard.get("panels", []):
+        panels.append(panel)
+        panels += panel.get("panels", [])
+    return panels
+
+
+def promql_queries(dashboard: dict) -> list[tuple[str, str, dict | None]]:
+    """(where, PromQL, target) for every Prometheus query: panel targets and query variables."""
+    queries = []
+    for panel in all_panels(dashboard):
+        panel_ds = (panel.get("datasource") or {}).get("type")
+        for target in panel.get("targets", []):
+            ds = (target.get("datasource") or {}).get("type", panel_ds)
+            if ds == "prometheus" and target.get("expr"):
+                queries.append((f"panel {panel.get('id')} {panel.get('title')!r} {target.get('refId')}", target["expr"], target))
+    for var in dashboard.get("templating", {}).get("list", []):
+        if (var.get("datasource") or {}).get("type") != "prometheus":
+            continue
+        q = var.get("query")
+        q = q.get("query", "") if isinstance(q, dict) else q or ""
+        m = re.fullmatch(r"\s*(label_values|query_result)\((.*)\)\s*", q, re.S)
+        if not m:
+            queries.append((f"variable ${var.get('name')}", q, None))  # fails to parse below: say so
+            continue
+        inner = m.group(2)
+        if m.group(1) == "label_values":
+            inner = inner.rsplit(",", 1)[0] if "," in inner else inner
+        queries.append((f"variable ${var.get('name')}", inner, None))
+    return queries
+
+
+def selected_metrics(expr: str, selectors: list | None = None) -> tuple[set[str], list[str]]:
+    """Metric names an expression selects, and selectors whose name is not a literal.
+
+    `selectors`, when given, receives (metric name, label names matched) for every selector.
+    """
+    names: set[str] = set()
+    problems: list[str] = []
+    tree = promql_parser.parse(GRAFANA_BUILTINS.sub("5m", expr))
+
+    def visit(node, *_):
+        if isinstance(node, promql_parser.VectorSelector):
+            name = node.name
+            for m in node.matchers.matchers:
+                if m.name == "__name__":
+                    if str(m.op).endswith("Equal") and not str(m.op).endswith("NotEqual"):
+                        name = m.value
+                    else:
+                        problems.append(f"metric name matched by {m.op} {m.value!r}: cannot prove it exists")
+            if name:
+                names.add(name)
+                if selectors is not None:
+                    selectors.append((name, {m.name for m in node.matchers.matchers if m.name != "__name__"}))
+            elif not problems:
+                problems.append("a selector without a metric name")
+        return True
+
+    promql_parser.walk(tree, visit)
+    return names, problems
+
+
+def known_series(emitted: list[otlp_names.OtlpMetric]) -> dict[str, str]:
+    """Every series name a dashboard may select, and where it comes from."""
+    known: dict[str, str] = {}
+    for metric in emitted:
+        for name in otlp_names.series_names(metric):
+            known[name] = f"emitted by the services ({metric.name}, {metric.unit or 'no unit'}, {metric.kind})"
+    collector = load_yaml(COLLECTOR_CONFIG)
+    for conn_name, conn in (collector.get("connectors") or {}).items():
+        if conn_name.split("/")[0] in ("span_metrics", "spanmetrics"):
+            for metric in otlp_names.span_metrics(conn):
+                for name in otlp_names.series_names(metric):
+                    known[name] = f"the collector's {conn_name} connector ({metric.name}, {metric.unit or 'no unit'})"
+    for metric in otlp_names.COLLECTOR_METRICS:
+        for name in otlp_names.series_names(metric):
+            known.setdefault(name, f"the collector's own telemetry ({metric.name})")
+    for name in otlp_names.PROMETHEUS_SERIES:
+        known.setdefault(name, "Prometheus itself")
+    return known
+
+
+# What the issue asks the dashboard to show, as (description, test on the set of selected metrics / targets).
+def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: list[dict]) -> list[tuple[str, bool]]:
+    jaeger_search = any(
+        (t.get("datasource") or p.get("datasource") or {}).get("type") == "jaeger" and t.get("queryType") == "search"
+        for d in dashboards for p in all_panels(d) for t in p.get("targets", []))
+    return [
+        ("request rate and error ratio (http.server.request.duration count)", "http_server_request_duration_seconds_count" in selected),
+        ("latency percentiles with exemplars (http.server.request.duration buckets)", "http_server_request_duration_seconds_bucket" in exemplar_metrics),
+        ("cold-start ratio (faas.coldstarts / faas.invocations)", {"faas_coldstarts_total", "faas_invocations_total"} <= selected),
+        ("init duration (faas.init_duration)", any(n.startswith("faas_init_duration_") for n in selected)),
+        ("active requests (http.server.active_requests)", "http_server_active_requests" in selected),
+        ("function errors (faas.errors)", "faas_errors_total" in selected),
+        ("gateway vs function latency (span metrics)", any(n.startswith("traces_span_metrics_duration_") for n in selected)),
+        ("collector accepted / refused / dropped", {"otelcol_receiver_accepted_spans_total", "otelcol_receiver_refused_spans_total"} <= selected
+         and any(n.startswith("otelcol_exporter_send_failed_") or n.startswith("otelcol_exporter_enqueue_failed_") for n in selected)),
+        ("a trace search panel (Jaeger)", jaeger_search),
+    ]
+
+
+def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, require_emitted: bool) -> None:
+    files = sorted(DASHBOARDS.glob("*.json"))
+    report.check(bool(files), f"dashboards: {', '.join(f.name for f in files)}", "no dashboards/*.json")
+    if isinstance(emitted_paths, Path):
+        emitted_paths = [emitted_paths]
+    emitted: list[otlp_names.OtlpMetric] = []
+    for emitted_path in emitted_paths or []:
+        try:
+            found = otlp_names.load_emitted(json.loads(emitted_path.read_text()))
+            report.good(f"{len(found)} metrics in {emitted_path}: "
+                        + ", ".join(f"{m.name} -> {otlp_names.prometheus_name(m)}" for m in found))
+            emitted += found
+        except (OSError, ValueError) as e:
+            report.fail(f"emitted metrics {emitted_path}: {e}")
+            return
+    if not emitted and require_emitted:
+        report.fail("no --emitted FILE: the metric names the services really emit are unknown")
+    known = known_series(emitted)
+    promoted = {otlp_names.prometheus_label(a) for a in (load_yaml(PROMETHEUS_CONFIG).get("otlp") or {}).get("promote_resource_attributes", [])}
+    labels_of: dict[str, set[str]] = {}
+    for metric in emitted:
+        if metric.attributes is not None:
+            for series in otlp_names.series_names(metric):
+                labels_of[series] = ({otlp_names.prometheus_label(a) for a in metric.attributes} | promoted
+                                     | {"job", "instance"} | ({"le"} if series.endswith("_bucket") else set()))
+    collector = load_yaml(COLLECTOR_CONFIG)
+    for conn_name, conn in (collector.get("connectors") or {}).items():
+        if conn_name.split("/")[0] in ("span_metrics", "spanmetrics"):
+            conn = conn or {}
+            dims = {"service.name", "span.name", "span.kind", "status.code", "collector.instance.id"}
+            dims |= {d["name"] for d in conn.get("dimensions", [])}
+            dims -= set(conn.get("exclude_dimensions", []))
+            for metric in otlp_names.span_metrics(conn):
+                for series in otlp_names.series_names(metric):
+                    labels_of[series] = ({otlp_names.prometheus_label(a) for a in dims} | promoted | {"job", "instance"}
+                                         | ({"le"} if series.endswith("_bucket") else set()))
+    dashboards = []
+    selected_all: set[str] = set()
+    exemplar_metrics: set[str] = set()
+    for path in files:
+        try:
+            dash = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            report.fail(f"{path.name}: not JSON: {e}")
+            continue
+        dashboards.append(dash)
+        for key in ("uid", "title", "panels", "schemaVersion"):
+            report.check(key in dash, f"{path.name}: has {key}", f"{path.name}: no {key}")
+        ids, cells = set(), {}
+        for panel in all_panels(dash):
+            pid, grid = panel.get("id"), panel.get("gridPos", {})
+            report.check(pid not in ids, f"{path.name}: panel {pid} {panel.get('title')!r}", f"{path.name}: duplicate panel id {pid}")
+            ids.add(pid)
+            if panel.get("type") not in PANEL_TYPES:
+                report.fail(f"{path.name}: panel {pid} has unknown type {panel.get('type')!r}")
+            if not {"x", "y", "w", "h"} <= set(grid) or grid["x"] + grid["w"] > 24:
+                report.fail(f"{path.name}: panel {pid} has a bad gridPos {grid}")
+                continue
+            for x in range(grid["x"], grid["x"] + grid["w"]):
+                for y in range(grid["y"], grid["y"] + grid["h"]):
+                    if (x, y) in cells:
+                        report.fail(f"{path.name}: panel {pid} overlaps panel {cells[(x, y)]}")
+                        break
+                    cells[(x, y)] = pid
+                else:
+                    continue
+                break
+            if panel.get("type") not in ("row", "text") and not panel.get("targets"):
+                report.fail(f"{path.name}: panel {pid} {panel.get('title')!r} has no query")
+        for where, expr, target in promql_queries(dash):
+            selectors: list = []
+            try:
+                names, problems = selected_metrics(expr, selectors)
+            except ValueError as e:
+                report.fail(f"{path.name}: {where}: PromQL does not parse: {e}: {expr}")
+                continue
+            for name, labels in selectors:
+                if name in labels_of and not labels <= labels_of[name]:
+                    report.fail(f"{path.name}: {where}: {name} has no label {sorted(labels - labels_of[name])} "
+                                f"(its attributes, promoted resource attributes, job, instance: {sorted(labels_of[name])})")
+            for problem in problems:
+                report.fail(f"{path.name}: {where}: {problem}")
+            for name in sorted(names):
+                if name in known:
+                    report.good(f"{path.name}: {where}: {name} <- {known[name]}")
+                else:
+                    report.fail(f"{path.name}: {where}: selects {name!r}, which nothing emits"
+                                + (" (no emitted-metrics file given)" if not emitted else ""))
+            selected_all |= names
+            if target is not None and target.get("exemplar"):
+                exemplar_metrics |= names
+    for description, present in required_panels(selected_all, exemplar_metrics, dashboards):
+        report.check(present, f"shows {description}", f"no panel shows {description}")
+    if emitted:
+        unused = sorted(m.name for m in emitted if not otlp_names.series_names(m) & selected_all)
+        if unused:
+            report.info(f"emitted but on no dashboard: {', '.join(unused)}")
+
+
+# -------------------------------------------------------------------------------------------------------------- binary
+
+def elf_machine(path: Path) -> str:
+    out = subprocess.run(["readelf", "-hW", str(path)], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Machine:\s*(.+)", out)
+    return m.group(1).strip() if m else "?"
+
+
+def check_binary(report: Report, bootstrap: Path, apigw_local: Path | None, max_bytes: int, timeout: float) -> None:
+    if not report.check(bootstrap.is_file(), f"{bootstrap} exists", f"{bootstrap} was not built"):
+        return
+    size = bootstrap.stat().st_size
+    report.check(size <= max_bytes, f"size {size} bytes ({size / 1048576:.2f} MiB, limit {max_bytes / 1048576:.0f} MiB)",
+                 f"size {size} bytes exceeds the limit of {max_bytes} bytes")
+    machine = elf_machine(bootstrap)
+    headers = subprocess.run(["readelf", "-lW", str(bootstrap)], capture_output=True, text=True, check=True).stdout
+    dynamic = subprocess.run(["readelf", "-dW", str(bootstrap)], capture_output=True, text=True, check=True).stdout
+    interp = re.search(r"Requesting program interpreter: ([^\]]+)\]", headers)
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]", dynamic)
+    if interp is None and not needed:
+        report.good(f"statically linked ({machine}): no program interpreter, no shared libraries; runs on any Linux, glibc 2.34 included")
+    else:
+        symbols = subprocess.run(["objdump", "-T", str(bootstrap)], capture_output=True, text=True, check=True).stdout
+        versions = sorted({tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", symbols)})
+        newest = versions[-1] if versions else (0,)
+        report.info(f"dynamically linked ({machine}): interpreter {interp.group(1) if interp else '-'}, needs {', '.join(needed)}")
+        report.check(newest <= MAX_GLIBC, f"newest glibc symbol version GLIBC_{'.'.join(map(str, newest))} <= 2.34 (provided:al2023)",
+                     f"needs GLIBC_{'.'.join(map(str, newest))}, newer than provided:al2023's 2.34")
+    host = os.uname().machine
+    native = (host in ("x86_64", "amd64") and "X86-64" in machine) or (host in ("aarch64", "arm64") and "AArch64" in machine)
+    if apigw_local is None or not apigw_local.is_file():
+        report.fail(f"apigw-local binary {apigw_local} not found: cannot start bootstrap against the Runtime API")
+        return
+    if native:
+        run_seed_request(report, bootstrap, apigw_local, timeout)
+        return
+    # Another architecture's binary runs under QEMU's user-mode emulator where one is installed (Debian: qemu-user).
+    emulator = shutil.which("qemu-aarch64" if "AArch64" in machine else "qemu-x86_64")
+    if emulator is None:
+        report.info(f"a {machine} binary cannot run on this {host} machine without qemu-user: not started")
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = Path(tmp) / "bootstrap"
+        wrapper.write_text(f'#!/bin/sh\nexec {emulator} {bootstrap.resolve()} "$@"\n')
+        wrapper.chmod(0o755)
+        report.info(f"a {machine} binary on this {host} machine: run under {emulator}")
+        run_seed_request(report, wrapper, apigw_local, timeout * 3)
+
+
+def run_seed_request(report: Report, bootstrap: Path, apigw_local: Path, timeout: float) -> None:
+    """Starts apigw-local hosting the Runtime API for this bootstrap and sends the tutorial's request through it."""
+    env = dict(os.environ, OTEL_SDK_DISABLED="true", RUST_LOG="warn")
+    proc = subprocess.Popen([str(apigw_local), "--listen", "127.0.0.1:0", "--function", str(bootstrap)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        address = None
+        stderr_lines = []
+        while time.monotonic() < deadline and address is None:
+            line = proc.stderr.readline()
+            if not line:
+                if proc.poll() is not None:
+                    break
+                continue
+            stderr_lines.append(line.rstrip())
+            m = re.search(r"apigw-local: listening on (http://\S+)", line)
+            if m:
+                address = m.group(1)
+        if not report.check(address is not None, f"apigw-local hosts the Runtime API at {address}",
+                            f"apigw-local did not report its address: {' | '.join(stderr_lines[-5:])}"):
+            return
+        request = urllib.request.Request(
+            f"{address}/test/helloworld?name=John&city=Seattle", method="POST", data=b'{ "time": "evening" }',
+            headers={"content-type": "application/json", "day": "Thursday"})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, body = response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode(errors="replace")
+        elapsed = (time.monotonic() - started) * 1000
+        expected = '{"greeting":"Good evening, John of Seattle. Happy Thursday!"}'
+        report.check(status == 200 and body == expected,
+                     f"the seed request through apigw-local -> bootstrap answers 200 {body} ({elapsed:.1f} ms, cold start included)",
+                     f"the seed request answered {status} {body!r}, expected 200 {expected}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# ------------------------------------------------------------------------------------------------------------ selftest
+
+def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
+    """Feeds every check a broken copy of what it checks and expects a failure."""
+    import contextlib
+    import copy
+    import io
+    import tempfile
+
+    def rejects(description: str, check, expect: str = "") -> None:
+        quiet = Report()
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            try:
+                check(quiet)
+            except Exception as e:  # noqa: BLE001 - a crash on bad input is a rejection too, but say so
+                print(f"  FAIL raised {type(e).__name__}: {e}")
+                quiet.ok = False
+        fails = [line.strip() for line in out.getvalue().splitlines() if "FAIL" in line]
+        first = next((line for line in fails if expect in line), "")
+        report.check(not quiet.ok and bool(first), f"rejects {description}: {first[:150]}",
+                     f"accepted {description}" if quiet.ok else f"rejected {description} for another reason: {fails[:2]}")
+
+    def schema_rejects(description: str, path: Path, schema: str, mutate) -> None:
+        document = copy.deepcopy(load_yaml(path))
+        mutate(document)
+        rejects(description, lambda r: validate_schema(r, document, schema, path.name))
+
+    schema_rejects("a misspelt memory_limiter key", COLLECTOR_CONFIG, "otelcol.schema.yaml",
+                   lambda d: d["processors"]["memory_limiter"].update(limit_percentag=80))
+    schema_rejects("an exporter type the stack does not use (otlphttp, the deprecated name)", COLLECTOR_CONFIG,
+                   "otelcol.schema.yaml", lambda d: d["exporters"].update({"otlphttp/x": {"endpoint": "http://x:4318"}}))
+    schema_rejects("a span_metrics unit that does not exist", COLLECTOR_CONFIG, "otelcol.schema.yaml",
+                   lambda d: d["connectors"]["span_metrics"]["histogram"].update(unit="sec"))
+    schema_rejects("a misspelt Prometheus otlp key", PROMETHEUS_CONFIG, "prometheus.schema.yaml",
+                   lambda d: d["otlp"].update(promote_resource_attribute=["service.name"]))
+    schema_rejects("a Jaeger latency_unit other than ms or s", JAEGER_CONFIG, "jaeger.schema.yaml",
+                   lambda d: next(iter(d["extensions"]["jaeger_storage"]["metric_backends"].values()))["prometheus"].update(latency_unit="sec"))
+    ds = next(iter(sorted((GRAFANA_PROVISIONING / "datasources").glob("*.y*ml"))))
+    schema_rejects("a misspelt Grafana jsonData key", ds, "grafana-datasources.schema.yaml",
+                   lambda d: d["datasources"][0].setdefault("jsonData", {}).update(exemplarTraceIdDestination=[]))
+
+    compose = json.loads(subprocess.run([compose_bin, "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+                                        capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+
+    def compose_rejects(description: str, mutate) -> None:
+        broken = copy.deepcopy(compose)
+        mutate(broken["services"])
+        rejects(description, lambda r: check_compose(r, broken))
+
+    compose_rejects("an image on :latest", lambda s: s["jaeger"].update(image="jaegertracing/jaeger:latest"))
+    compose_rejects("a port on every interface", lambda s: s["grafana"]["ports"][0].update(host_ip=""))
+    compose_rejects("a function timeout longer than the gateway's",
+                    lambda s: s["lambda"]["environment"].update(AWS_LAMBDA_FUNCTION_TIMEOUT="30"))
+    compose_rejects("a missing bind-mount source", lambda s: s["prometheus"]["volumes"][0].update(source=str(ROOT / "deploy/missing.yml")))
+
+    def configs_reject(description: str, relative: str, mutate, expect: str) -> None:
+        global COLLECTOR_CONFIG, COLLECTOR_DEBUG, PROMETHEUS_CONFIG, JAEGER_CONFIG, GRAFANA_PROVISIONING
+        saved = (COLLECTOR_CONFIG, COLLECTOR_DEBUG, PROMETHEUS_CONFIG, JAEGER_CONFIG, GRAFANA_PROVISIONING)
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(ROOT / "deploy", Path(tmp) / "deploy")
+            target = Path(tmp) / relative
+            document = load_yaml(target)
+            mutate(document)
+            target.write_text(yaml.safe_dump(document))
+            COLLECTOR_CONFIG = Path(tmp) / "deploy/otel-collector/config.yaml"
+            COLLECTOR_DEBUG = Path(tmp) / "deploy/otel-collector/debug.yaml"
+            PROMETHEUS_CONFIG = Path(tmp) / "deploy/prometheus/prometheus.yml"
+            JAEGER_CONFIG = Path(tmp) / "deploy/jaeger/config.yaml"
+            GRAFANA_PROVISIONING = Path(tmp) / "deploy/grafana/provisioning"
+            try:
+                rejects(description, lambda r: check_configs(r, compose), expect)
+            finally:
+                COLLECTOR_CONFIG, COLLECTOR_DEBUG, PROMETHEUS_CONFIG, JAEGER_CONFIG, GRAFANA_PROVISIONING = saved
+
+    configs_reject("Jaeger reading span metrics in another unit than the connector makes", "deploy/jaeger/config.yaml",
+                   lambda d: next(iter(d["extensions"]["jaeger_storage"]["metric_backends"].values()))["prometheus"].update(latency_unit="ms"),
+                   "must match the span_metrics connector")
+    configs_reject("a collector receiver on localhost (unreachable from other containers)", "deploy/otel-collector/config.yaml",
+                   lambda d: d["receivers"]["otlp"]["protocols"]["http"].update(endpoint="localhost:4318"),
+                   "must listen on 0.0.0.0:4318")
+    configs_reject("the debug exporter on by default", "deploy/otel-collector/config.yaml",
+                   lambda d: d["service"]["pipelines"]["traces"]["exporters"].append("debug"),
+                   "debug exporter must be off")
+    configs_reject("exemplars linking to a data source that does not exist",
+                   "deploy/grafana/provisioning/datasources/datasources.yaml",
+                   lambda d: d["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"][0].update(datasourceUid="tempo"),
+                   "exemplarTraceIdDestinations")
+
+    sample = otlp_names.load_emitted(json.loads((Path(__file__).parent / "fixtures/emitted-metrics.sample.json").read_text()))
+    report.check(not check_names_against(sample, ["sum(rate(http_server_request_duration_seconds_count[5m]))"]),
+                 "accepts a dashboard that selects an emitted metric (the sample file)",
+                 "rejected a dashboard that selects an emitted metric")
+    renamed = [otlp_names.OtlpMetric("http.server.duration", m.unit, m.kind, m.monotonic) if m.name == "http.server.request.duration" else m
+               for m in sample]
+    report.check(bool(check_names_against(renamed, ["sum(rate(http_server_request_duration_seconds_count[5m]))"])),
+                 "rejects a dashboard once http.server.request.duration is renamed http.server.duration",
+                 "accepted a dashboard whose metric was renamed")
+    reunited = [otlp_names.OtlpMetric(m.name, "ms", m.kind, m.monotonic) if m.name == "http.server.request.duration" else m for m in sample]
+    report.check(bool(check_names_against(reunited, ["histogram_quantile(0.9, rate(http_server_request_duration_seconds_bucket[5m]))"])),
+                 "rejects a dashboard once http.server.request.duration's unit becomes ms (_milliseconds)",
+                 "accepted a dashboard whose metric changed unit")
+    with tempfile.TemporaryDirectory() as tmp:
+        fixture = json.loads((Path(__file__).parent / "fixtures/emitted-metrics.sample.json").read_text())
+        for metric in fixture["metrics"]:
+            if metric["name"] == "http.server.request.duration":
+                metric["attributes"] = [a for a in metric["attributes"] if a != "http.request.method"]
+        mutated = Path(tmp) / "emitted.json"
+        mutated.write_text(json.dumps(fixture))
+        rejects("a dashboard matching on a label the metric does not have (http.request.method dropped)",
+                lambda r: check_dashboards(r, mutated, True), "has no label ['http_request_method']")
+    try:
+        promql_parser.parse("sum(rate(http_server_request_duration_seconds_count[5m])")
+        report.fail("accepted PromQL with an unclosed parenthesis")
+    except ValueError as e:
+        report.good(f"rejects PromQL with an unclosed parenthesis: {str(e)[:80]}")
+
+    rejects("a Dockerfile whose function image floats on a tag",
+            lambda r: check_dockerfile(r, re.sub(r"provided:al2023\.[^\s]+", "provided:al2023", (ROOT / "Dockerfile").read_text())))
+    rejects("a Dockerfile that replaces the base image's entrypoint",
+            lambda r: check_dockerfile(r, (ROOT / "Dockerfile").read_text() + '\nENTRYPOINT ["/var/runtime/bootstrap"]\n'))
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = Path(tmp) / "Dockerfile"
+        bad.write_text("FROM debian\nRUN apt-get update && apt-get install curl\nWORKDIR app\n")
+        result = subprocess.run([hadolint, "--failure-threshold", "style", str(bad)], capture_output=True, text=True)
+        report.check(result.returncode != 0, f"hadolint rejects an unpinned FROM and apt-get install: {result.stdout.splitlines()[0][:110] if result.stdout else ''}",
+                     "hadolint accepted a Dockerfile with an unpinned FROM")
+        bad = Path(tmp) / "compose.yml"
+        bad.write_text("services:\n  a:\n    image: busybox:1.37\n    depends_on:\n      b:\n        condition: service_healthy\n")
+        result = subprocess.run([compose_bin, "-f", str(bad), "config", "--quiet"], capture_output=True, text=True)
+        report.check(result.returncode != 0, f"Compose's loader rejects depends_on a service that does not exist: {result.stderr.strip()[:110]}",
+                     "Compose's loader accepted depends_on a missing service")
+
+
+def check_names_against(emitted: list, expressions: list[str]) -> list[str]:
+    """Selected metric names not emitted: [] when every expression selects only known metrics."""
+    known = known_series(emitted)
+    unknown = []
+    for expr in expressions:
+        names, problems = selected_metrics(expr)
+        unknown += sorted(n for n in names if n not in known) + problems
+    return unknown
+
+
+# ----------------------------------------------------------------------------------------------------------------- main
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dockerfile")
+    for name in ("compose", "configs"):
+        p = sub.add_parser(name)
+        p.add_argument("compose_json", type=Path, help="output of `docker compose config --format json`")
+    p = sub.add_parser("dashboards")
+    p.add_argument("--emitted", type=Path, action="append", default=[],
+                   help="JSON list of the OTLP metrics a real run emitted (see otlp_names.load_emitted); repeatable: the union counts")
+    p.add_argument("--require-emitted", action="store_true", help="fail without --emitted")
+    p = sub.add_parser("binary")
+    p.add_argument("--bootstrap", type=Path, required=True)
+    p.add_argument("--apigw-local", type=Path)
+    p.add_argument("--max-bytes", type=int, default=16 * 1048576)
+    p.add_argument("--timeout", type=float, default=20.0)
+    p = sub.add_parser("selftest")
+    p.add_argument("--hadolint", required=True)
+    p.add_argument("--compose", required=True)
+    p = sub.add_parser("names", help="print the Prometheus names of an emitted-metrics file")
+    p.add_argument("emitted", type=Path)
+    args = parser.parse_args()
+
+    report = Report()
+    if args.command == "dockerfile":
+        check_dockerfile(report)
+    elif args.command == "compose":
+        check_compose(report, json.loads(args.compose_json.read_text()))
+    elif args.command == "configs":
+        check_configs(report, json.loads(args.compose_json.read_text()))
+    elif args.command == "dashboards":
+        check_dashboards(report, args.emitted, args.require_emitted)
+    elif args.command == "binary":
+        check_binary(report, args.bootstrap, args.apigw_local, args.max_bytes, args.timeout)
+    elif args.command == "selftest":
+        selftest(report, args.hadolint, args.compose)
+    elif args.command == "names":
+        for metric in otlp_names.load_emitted(json.loads(args.emitted.read_text())):
+            print(f"{metric.name} ({metric.unit or 'no unit'}, {metric.kind}) -> {', '.join(sorted(otlp_names.series_names(metric)))}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
