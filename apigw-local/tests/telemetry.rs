@@ -219,6 +219,81 @@ async fn the_seed_curl_is_one_trace_from_gateway_to_handler_over_grpc() {
     bounded(seed_curl_is_one_trace(Protocol::Grpc)).await;
 }
 
+/// The seed's curl with both binaries exporting to an `https://` receiver, whose self-signed certificate they trust
+/// through `OTEL_EXPORTER_OTLP_CERTIFICATE`: the gateway's spans and the function's spans and metrics arrive over TLS.
+async fn seed_curl_is_exported_over_tls(protocol: Protocol) {
+    let receiver = Receiver::start_tls(protocol).await;
+    assert!(receiver.endpoint().starts_with("https://"));
+    let gateway = tutorial(&exporting_to(&receiver, &[]), 1);
+    let (status, headers, body) = send(seed_request(&gateway)).await;
+    assert_eq!((status, body.as_str()), (200, SEED_GREETING));
+    let request_id = header(&headers, "x-amzn-requestid");
+    let trace = wait_for_request_trace(&receiver, &request_id).await;
+    assert_eq!(trace.gateway_server.service(), GATEWAY);
+    receiver
+        .wait_until("the function's metrics", ARRIVAL, |received| {
+            received.metric(FUNCTION_NAME, "faas.invocations").next().is_some()
+        })
+        .await;
+    assert_eq!(receiver.tls_failures(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_curl_is_exported_to_an_https_collector_over_http_protobuf() {
+    bounded(seed_curl_is_exported_over_tls(Protocol::HttpProtobuf)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_curl_is_exported_to_an_https_collector_over_grpc() {
+    bounded(seed_curl_is_exported_over_tls(Protocol::Grpc)).await;
+}
+
+/// Looks with `found` until it finds something, for at most [`ARRIVAL`]; panics naming `what` then.
+async fn poll_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + ARRIVAL;
+    loop {
+        if let Some(found) = found() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {what} within {ARRIVAL:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_certificate_that_chains_to_no_trusted_root_is_refused_by_both_binaries() {
+    bounded(async {
+        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+            // Without OTEL_EXPORTER_OTLP_CERTIFICATE only the bundled public roots are trusted.
+            let untrusting = |receiver: &Receiver| -> Vec<(String, String)> {
+                let mut env = exporting_to(receiver, &[]);
+                env.retain(|(key, _)| key != "OTEL_EXPORTER_OTLP_CERTIFICATE");
+                env
+            };
+
+            let receiver = Receiver::start_tls(protocol).await;
+            let host = direct_function(&untrusting(&receiver)).await;
+            let invocation = host.invoke_and_wait_for_next(Event::apigw(apigw_event("POST")), ARRIVAL).await;
+            assert_eq!(invocation.response_json()["statusCode"], 200, "the function still answers");
+            poll_for("refused handshake from the function", || (receiver.tls_failures() > 0).then_some(())).await;
+            // The cause is logged: the exporters give up on the certificate, not on the connection.
+            poll_for("the certificate named in the function's warning", || {
+                host.output().into_iter().find(|line| line.contains("WARN") && line.contains("UnknownIssuer"))
+            })
+            .await;
+
+            let receiver = Receiver::start_tls(protocol).await;
+            let function = scripted_function();
+            let gateway = gateway(&["--function", function.to_str().unwrap()], &untrusting(&receiver));
+            let (status, _, _) = send(client().get(gateway.url("/test/helloworld"))).await;
+            assert_eq!(status, 200);
+            poll_for("refused handshake from the gateway", || (receiver.tls_failures() > 0).then_some(())).await;
+            assert!(receiver.received().spans.is_empty(), "{}", receiver.received().summary());
+        }
+    })
+    .await;
+}
+
 /// `count` requests cycling through every method, four at a time on four execution environments; checks that every
 /// one of them is a function span and is counted once by method.
 async fn mixed_requests_are_all_counted(protocol: Protocol, count: usize) {

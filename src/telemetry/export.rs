@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
-use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
     ExporterBuildError, MetricExporter, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
@@ -34,7 +33,9 @@ use opentelemetry_sdk::metrics::{ManualReader, Temporality};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::time::{Instant, timeout_at};
 
+use super::http_client::OtlpHttpClient;
 use super::settings::{self, Protocol, Settings};
+use super::tls;
 
 /// The most ended spans kept while they cannot be exported; beyond it the oldest are dropped (and counted). At a few
 /// spans per invocation this is hundreds of invocations, well beyond the longest backoff at any realistic rate of
@@ -208,36 +209,44 @@ where
 ///
 /// They never retry (a failed batch waits for the next flush instead) and give up on one export after the longest
 /// time a flush may take; `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` may shorten that. HTTP goes through hyper on the
-/// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack), gRPC through tonic.
-/// Must be called on a tokio runtime: tonic's channel starts a task there.
+/// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack), gRPC through tonic;
+/// `https://` endpoints through rustls (see [`tls`]). Must be called on a tokio runtime: tonic's channel starts a task
+/// there.
 pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, ExporterBuildError> {
     let longest_flush = settings.flush_timeout.max(FINAL_FLUSH_LIMIT);
     let timeout = |exporter: &settings::Exporter| exporter.timeout.map_or(longest_flush, |t| t.min(longest_flush));
     let traces = &settings.traces;
+    let roots = tls::roots(traces)?;
     let spans = match traces.protocol {
         Protocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
-            .with_http_client(HyperClient::with_default_connector(timeout(traces), None))
+            .with_http_client(OtlpHttpClient::new(tls::https_connector(roots)?, timeout(traces)))
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(&traces.endpoint)
             .with_timeout(timeout(traces))
             .with_headers(header_map(&traces.headers))
             .with_retry_policy(RetryPolicy::disabled())
             .build()?,
-        Protocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-            .with_endpoint(&traces.endpoint)
-            .with_timeout(timeout(traces))
-            .with_metadata(metadata(&traces.headers))
-            .with_retry_policy(RetryPolicy::disabled())
-            .build()?,
+        Protocol::Grpc => {
+            let mut builder = SpanExporter::builder().with_tonic();
+            if let Some(roots) = roots {
+                builder = builder.with_tls_config(tls::grpc(roots));
+            }
+            builder
+                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+                .with_endpoint(&traces.endpoint)
+                .with_timeout(timeout(traces))
+                .with_metadata(metadata(&traces.headers))
+                .with_retry_policy(RetryPolicy::disabled())
+                .build()?
+        }
     };
     let metrics_settings = &settings.metrics;
+    let roots = tls::roots(metrics_settings)?;
     let metrics = match metrics_settings.protocol {
         Protocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
-            .with_http_client(HyperClient::with_default_connector(timeout(metrics_settings), None))
+            .with_http_client(OtlpHttpClient::new(tls::https_connector(roots)?, timeout(metrics_settings)))
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(&metrics_settings.endpoint)
             .with_timeout(timeout(metrics_settings))
@@ -245,15 +254,20 @@ pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, E
             .with_retry_policy(RetryPolicy::disabled())
             .with_temporality(settings.temporality)
             .build()?,
-        Protocol::Grpc => MetricExporter::builder()
-            .with_tonic()
-            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-            .with_endpoint(&metrics_settings.endpoint)
-            .with_timeout(timeout(metrics_settings))
-            .with_metadata(metadata(&metrics_settings.headers))
-            .with_retry_policy(RetryPolicy::disabled())
-            .with_temporality(settings.temporality)
-            .build()?,
+        Protocol::Grpc => {
+            let mut builder = MetricExporter::builder().with_tonic();
+            if let Some(roots) = roots {
+                builder = builder.with_tls_config(tls::grpc(roots));
+            }
+            builder
+                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+                .with_endpoint(&metrics_settings.endpoint)
+                .with_timeout(timeout(metrics_settings))
+                .with_metadata(metadata(&metrics_settings.headers))
+                .with_retry_policy(RetryPolicy::disabled())
+                .with_temporality(settings.temporality)
+                .build()?
+        }
     };
     Ok(Otlp { spans, metrics })
 }

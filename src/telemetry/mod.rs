@@ -6,6 +6,7 @@
 //! handler wrapped in [`RecordStatus`].
 
 pub mod export;
+pub mod http_client;
 pub mod invocation;
 pub mod logs;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod propagation;
 pub mod resource;
 pub mod settings;
 pub mod shutdown;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

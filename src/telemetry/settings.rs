@@ -42,6 +42,10 @@ pub struct Exporter {
     pub headers: Vec<(String, String)>,
     /// `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT`, when set: a cap on a single export below the flush deadline.
     pub timeout: Option<Duration>,
+    /// `OTEL_EXPORTER_OTLP_[SIGNAL_]CERTIFICATE`: the path of a PEM file with the CA certificates an `https://`
+    /// collector's certificate must chain to, instead of the bundled public roots. Read when the exporters are built,
+    /// for an `https://` endpoint only.
+    pub certificate: Option<String>,
 }
 
 /// `OTEL_TRACES_SAMPLER` with its argument. Read here rather than by the SDK so that it is parsed, warned about and
@@ -187,6 +191,7 @@ struct Generic {
     endpoint: Option<String>,
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
+    certificate: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -279,20 +284,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    /// An endpoint URL, or `None` with a warning when it is not an absolute `http://` URL.
+    /// An endpoint URL, or `None` with a warning when it is not an absolute `http://` or `https://` URL.
     fn endpoint(&mut self, name: &str) -> Option<String> {
         let value = self.get(name)?;
         let uri = value.parse::<Uri>().ok().filter(|uri| uri.host().is_some());
         match uri.as_ref().and_then(Uri::scheme_str) {
-            Some("http") => Some(value),
-            Some("https") => {
-                // The exporters are built without TLS to keep the function small: a collector on the same host or
-                // network (a Lambda layer's, a sidecar, a VPC endpoint) is the shape this function is made for.
-                self.warn(name, &value, "this build exports over plain http only, using the default endpoint");
-                None
-            }
+            Some("http" | "https") => Some(value),
             _ => {
-                self.warn(name, &value, "not an absolute http:// URL, using the default endpoint");
+                self.warn(name, &value, "not an absolute http:// or https:// URL, using the default endpoint");
                 None
             }
         }
@@ -309,6 +308,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
             headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
             timeout: self.timeout("OTEL_EXPORTER_OTLP_TIMEOUT"),
+            certificate: self.get("OTEL_EXPORTER_OTLP_CERTIFICATE"),
         }
     }
 
@@ -333,7 +333,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             headers.push((key, value));
         }
         let timeout = self.timeout(&signal.variable("TIMEOUT")).or(generic.timeout);
-        Exporter { protocol, endpoint, headers, timeout }
+        let certificate = self.get(&signal.variable("CERTIFICATE")).or_else(|| generic.certificate.clone());
+        Exporter { protocol, endpoint, headers, timeout, certificate }
     }
 
     /// A header list, without the entries that are not valid HTTP (they could not be sent).
@@ -453,6 +454,7 @@ mod tests {
             endpoint: "http://localhost:4318/v1/traces".into(),
             headers: vec![],
             timeout: None,
+            certificate: None,
         };
         assert_eq!(settings.traces, traces);
         assert_eq!(settings.metrics.endpoint, "http://localhost:4318/v1/metrics");
@@ -596,6 +598,33 @@ mod tests {
     }
 
     #[test]
+    fn https_endpoints_are_accepted_with_the_ca_certificate_of_each_signal() {
+        let settings = parse(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com:4318"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/opt/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/opt/metrics-ca.pem"),
+        ]);
+        assert_eq!(settings.traces.endpoint, "https://otlp.example.com:4318/v1/traces");
+        assert_eq!(settings.traces.certificate.as_deref(), Some("/opt/ca.pem"));
+        assert_eq!(settings.metrics.endpoint, "https://otlp.example.com:4318/v1/metrics");
+        assert_eq!(settings.metrics.certificate.as_deref(), Some("/opt/metrics-ca.pem"));
+        assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+
+        let settings = parse(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https://metrics.example.com:443/otlp"),
+        ]);
+        assert_eq!(
+            (settings.traces.endpoint.as_str(), settings.traces.protocol),
+            ("https://otlp.example.com", Protocol::Grpc)
+        );
+        assert_eq!(settings.metrics.endpoint, "https://metrics.example.com:443/otlp");
+        assert_eq!(settings.traces.certificate, None, "the bundled roots by default");
+        assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    }
+
+    #[test]
     fn samplers() {
         let cases: &[(&[(&str, &str)], Sampler)] = &[
             (&[("OTEL_TRACES_SAMPLER", "always_on")], Sampler::AlwaysOn),
@@ -669,7 +698,7 @@ mod tests {
             ("OTEL_SDK_DISABLED", "yes"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector.example.com/v1/traces"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector.example.com/v1/traces"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
             ("OTEL_TRACES_SAMPLER", "xray"),
             ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),

@@ -5,23 +5,41 @@
 //! reactor, so gRPC gets a one-worker runtime of its own that drives its connection, and each export is polled inside
 //! that runtime's context. The gateway's runtime is left out of it: a flush that blocked one of its workers while
 //! tonic's task waited on that worker would never finish.
+//!
+//! An `https://` collector is reached over rustls with the *ring* provider, its certificate checked against Mozilla's
+//! roots compiled in, or only against the CA certificates of the PEM file `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` (else
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE`) names, as in the function (docs/telemetry.md).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
+use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::{ClientConfig, RootCertStore};
 use tokio::runtime::{Handle, Runtime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protocol {
     HttpProtobuf,
     Grpc,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -39,13 +57,16 @@ impl Exporter {
     /// timeout and compression variables itself.
     pub fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let protocol = protocol(var)?;
-        let destination = destination(protocol, var);
+        let endpoint = endpoint(protocol, var);
+        let destination = format!("{endpoint} ({})", protocol.name());
+        // The OTLP crate makes a gRPC endpoint without a scheme `https://`: only `http://` goes without TLS.
+        let roots = if endpoint.starts_with("http://") { None } else { Some(roots(var)?) };
         let (otlp, grpc_runtime) = match protocol {
             Protocol::HttpProtobuf => {
                 let timeout = export_timeout(var);
                 let exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
-                    .with_http_client(blocking_client(timeout)?)
+                    .with_http_client(blocking_client(timeout, roots)?)
                     .with_timeout(timeout)
                     .build();
                 (exporter, None)
@@ -60,7 +81,12 @@ impl Exporter {
                 // tonic's channel spawns its connection task on the runtime it is built in.
                 let built = {
                     let _inside = runtime.enter();
-                    opentelemetry_otlp::SpanExporter::builder().with_tonic().build()
+                    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                    if let Some(roots) = roots {
+                        // tonic takes the server name from the endpoint.
+                        builder = builder.with_tls_config(ClientTlsConfig::new().trust_anchors(roots.roots));
+                    }
+                    builder.build()
                 };
                 if built.is_err() {
                     // Dropping a runtime would block, which an async caller must not do.
@@ -131,14 +157,50 @@ impl<F: Future> Future for InRuntime<F> {
     }
 }
 
-/// Named explicitly because the OTLP crate picks an async client (hyper, reqwest) over the blocking one whenever a
-/// crate in the same build enables one, and a workspace build unifies the function's OTLP features with these.
-fn blocking_client(timeout: Duration) -> Result<reqwest_blocking::blocking::Client, String> {
+/// Handed to the exporter explicitly: it carries the TLS configuration, and the OTLP crate would otherwise pick an
+/// async client (hyper, reqwest) over the blocking one whenever a crate in the same build enables one (a workspace
+/// build unifies features). `roots` are the CA certificates for an `https://` endpoint.
+fn blocking_client(
+    timeout: Duration,
+    roots: Option<RootCertStore>,
+) -> Result<reqwest_blocking::blocking::Client, String> {
+    // reqwest is built without a crypto provider of its own (it would be aws-lc-rs), so it gets a whole TLS
+    // configuration, even for http://, where it is never used.
+    let tls = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("cannot configure TLS: {error}"))?
+        .with_root_certificates(roots.unwrap_or_else(RootCertStore::empty))
+        .with_no_client_auth();
     // The blocking client owns a runtime of its own, which must not be started or stopped on an async worker.
-    std::thread::spawn(move || reqwest_blocking::blocking::Client::builder().timeout(timeout).build())
-        .join()
-        .map_err(|_| "building the HTTP client panicked".to_string())?
-        .map_err(|error| format!("cannot build the HTTP client: {error}"))
+    std::thread::spawn(move || {
+        reqwest_blocking::blocking::Client::builder().timeout(timeout).tls_backend_preconfigured(tls).build()
+    })
+    .join()
+    .map_err(|_| "building the HTTP client panicked".to_string())?
+    .map_err(|error| format!("cannot build the HTTP client: {error}"))
+}
+
+/// The CA certificates an `https://` collector's certificate must chain to: those of the PEM file that
+/// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else `OTEL_EXPORTER_OTLP_CERTIFICATE`, names, else Mozilla's, built in (a
+/// container image may have no CA bundle).
+fn roots(var: &impl Fn(&str) -> Option<String>) -> Result<RootCertStore, String> {
+    let Some((name, path)) = ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"]
+        .into_iter()
+        .find_map(|name| var(name).map(|path| (name, path.trim().to_string())))
+    else {
+        return Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() });
+    };
+    let invalid = |reason: &dyn std::fmt::Display| format!("{name}={path}: {reason}");
+    let pem = std::fs::read(&path).map_err(|error| invalid(&error))?;
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        let certificate = certificate.map_err(|error| invalid(&error))?;
+        roots.add(certificate).map_err(|error| invalid(&format!("not a usable CA certificate: {error}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&"no PEM certificate in it"));
+    }
+    Ok(roots)
 }
 
 /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else OTLP's 10 s: the
@@ -167,8 +229,8 @@ fn protocol(var: &impl Fn(&str) -> Option<String>) -> Result<Protocol, String> {
 
 /// The endpoint as the OTLP crate resolves it: the signal's own variable is the full URL; the general one is a base
 /// to which HTTP adds `/v1/traces`.
-fn destination(protocol: Protocol, var: &impl Fn(&str) -> Option<String>) -> String {
-    let endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").unwrap_or_else(|| {
+fn endpoint(protocol: Protocol, var: &impl Fn(&str) -> Option<String>) -> String {
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").unwrap_or_else(|| {
         let base = var("OTEL_EXPORTER_OTLP_ENDPOINT");
         match protocol {
             Protocol::HttpProtobuf => {
@@ -176,12 +238,7 @@ fn destination(protocol: Protocol, var: &impl Fn(&str) -> Option<String>) -> Str
             }
             Protocol::Grpc => base.unwrap_or_else(|| "http://localhost:4317".into()),
         }
-    });
-    let protocol = match protocol {
-        Protocol::HttpProtobuf => "http/protobuf",
-        Protocol::Grpc => "grpc",
-    };
-    format!("{endpoint} ({protocol})")
+    })
 }
 
 #[cfg(test)]
@@ -203,15 +260,15 @@ mod tests {
     }
 
     #[test]
-    fn the_destination_is_resolved_as_the_otlp_crate_does() {
-        assert_eq!(destination(Protocol::HttpProtobuf, &env(&[])), "http://localhost:4318/v1/traces (http/protobuf)");
-        assert_eq!(destination(Protocol::Grpc, &env(&[])), "http://localhost:4317 (grpc)");
+    fn the_endpoint_is_resolved_as_the_otlp_crate_does() {
+        assert_eq!(endpoint(Protocol::HttpProtobuf, &env(&[])), "http://localhost:4318/v1/traces");
+        assert_eq!(endpoint(Protocol::Grpc, &env(&[])), "http://localhost:4317");
         let base = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")];
-        assert_eq!(destination(Protocol::HttpProtobuf, &env(&base)), "http://collector:4318/v1/traces (http/protobuf)");
+        assert_eq!(endpoint(Protocol::HttpProtobuf, &env(&base)), "http://collector:4318/v1/traces");
         let own =
             [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b/x")];
-        assert_eq!(destination(Protocol::HttpProtobuf, &env(&own)), "http://b/x (http/protobuf)");
-        assert_eq!(destination(Protocol::Grpc, &env(&own[..1])), "http://a:4317 (grpc)");
+        assert_eq!(endpoint(Protocol::HttpProtobuf, &env(&own)), "http://b/x");
+        assert_eq!(endpoint(Protocol::Grpc, &env(&own[..1])), "http://a:4317");
     }
 
     #[test]
@@ -222,6 +279,45 @@ mod tests {
         assert_eq!(export_timeout(&env(&both)), Duration::from_millis(100));
         let invalid = [("OTEL_EXPORTER_OTLP_TIMEOUT", "250"), ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1s")];
         assert_eq!(export_timeout(&env(&invalid)), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn https_collectors_are_trusted_through_the_bundled_roots_or_the_certificate_file() {
+        assert_eq!(roots(&env(&[])).unwrap().roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+
+        let missing = roots(&env(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")])).unwrap_err();
+        assert!(missing.starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent/ca.pem: "), "{missing}");
+        let not_pem = std::env::temp_dir().join(format!("apigw-local-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let both = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", not_pem.to_str().unwrap()),
+        ];
+        let empty = roots(&env(&both)).unwrap_err();
+        std::fs::remove_file(&not_pem).unwrap();
+        assert!(empty.starts_with("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE="), "the signal's own wins: {empty}");
+        assert!(empty.ends_with("no PEM certificate in it"), "{empty}");
+    }
+
+    #[tokio::test]
+    async fn both_transports_build_for_https_collectors_and_not_with_an_unreadable_certificate() {
+        for protocol in ["http/protobuf", "grpc"] {
+            let https = [
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com"),
+            ];
+            let exporter = Exporter::from_env(&env(&https)).unwrap();
+            assert!(exporter.destination().starts_with("https://otlp.example.com"), "{}", exporter.destination());
+            std::thread::spawn(move || drop(exporter)).join().unwrap();
+
+            let unreadable = [https[0], https[1], ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")];
+            let error = Exporter::from_env(&env(&unreadable)).unwrap_err();
+            assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+            // Not read for a plain http:// collector, which needs no certificate.
+            let plain = [https[0], ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")];
+            let exporter = Exporter::from_env(&env(&plain)).unwrap();
+            std::thread::spawn(move || drop(exporter)).join().unwrap();
+        }
     }
 
     #[tokio::test]

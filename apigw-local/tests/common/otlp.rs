@@ -3,7 +3,8 @@
 //! TraceService, MetricsService and LogsService), and keeps what it received as flat, typed records.
 //!
 //! It can misbehave on purpose: [`Mode::Hang`] accepts every export and never answers it, [`Mode::Slow`] answers late;
-//! [`refusing_endpoint`] is an address where nothing listens.
+//! [`refusing_endpoint`] is an address where nothing listens. [`Receiver::start_tls`] serves `https://` instead, with a
+//! self-signed certificate made for it, which its [`Receiver::env`] tells the exporters to trust.
 //!
 //! Shared by the telemetry tests and the invocation benchmark (through `#[path]`), so it depends on nothing else in
 //! `tests/common`.
@@ -13,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,9 +35,13 @@ use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 pub use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The wire protocol of a receiver, as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,6 +412,8 @@ struct Store {
     connections: AtomicUsize,
     /// Export requests that arrived, whatever the mode.
     requests: AtomicUsize,
+    /// TLS handshakes that failed (a client that does not trust the certificate gives up during the handshake).
+    tls_failures: AtomicUsize,
 }
 
 /// The shared state of a receiver: what it holds, and how it answers.
@@ -485,6 +493,35 @@ pub struct Receiver {
     address: SocketAddr,
     shared: Shared,
     server: JoinHandle<()>,
+    /// The PEM file of the certificate an `https://` receiver serves; removed when the receiver is dropped.
+    certificate_file: Option<PathBuf>,
+}
+
+/// A certificate for `127.0.0.1` and `localhost`, self-signed, so that it is its own CA: the acceptor that serves it
+/// and the PEM file that makes an exporter trust it.
+fn self_signed(protocol: Protocol) -> (TlsAcceptor, PathBuf) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("make a certificate");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .expect("serve the certificate");
+    if protocol == Protocol::Grpc {
+        // A gRPC client insists on HTTP/2, negotiated in the handshake.
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    static FILES: AtomicUsize = AtomicUsize::new(0);
+    let file = std::env::temp_dir().join(format!(
+        "otlp-receiver-{}-{}.pem",
+        std::process::id(),
+        FILES.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(&file, cert.pem()).expect("write the certificate file");
+    (TlsAcceptor::from(Arc::new(config)), file)
 }
 
 impl Receiver {
@@ -499,27 +536,50 @@ impl Receiver {
     }
 
     pub async fn start(protocol: Protocol, mode: Mode) -> Self {
+        Self::serve(protocol, mode, None).await
+    }
+
+    /// A receiver that answers at once over TLS, with a self-signed certificate of its own.
+    pub async fn start_tls(protocol: Protocol) -> Self {
+        let (acceptor, certificate_file) = self_signed(protocol);
+        let mut receiver = Self::serve(protocol, Mode::Normal, Some(acceptor)).await;
+        receiver.certificate_file = Some(certificate_file);
+        receiver
+    }
+
+    async fn serve(protocol: Protocol, mode: Mode, tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the OTLP receiver");
         let address = listener.local_addr().unwrap();
         let shared = Shared { store: Arc::default(), mode: watch::Sender::new(mode), changed: watch::Sender::new(0) };
         let server = match protocol {
-            Protocol::HttpProtobuf => tokio::spawn(serve_http(listener, shared.clone())),
-            Protocol::Grpc => tokio::spawn(serve_grpc(listener, shared.clone())),
+            Protocol::HttpProtobuf => tokio::spawn(serve_http(listener, shared.clone(), tls)),
+            Protocol::Grpc => tokio::spawn(serve_grpc(listener, shared.clone(), tls)),
         };
-        Self { protocol, address, shared, server }
+        Self { protocol, address, shared, server, certificate_file: None }
     }
 
-    /// `http://127.0.0.1:PORT`, the value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS), the value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.certificate_file.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_EXPORTER_OTLP_PROTOCOL` pointing at this receiver.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_EXPORTER_OTLP_PROTOCOL` pointing at this receiver, and over TLS
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE` naming its certificate.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_string(), self.endpoint()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL".to_string(), self.protocol.env_value().to_string()),
-        ]
+        ];
+        if let Some(file) = &self.certificate_file {
+            env.push(("OTEL_EXPORTER_OTLP_CERTIFICATE".to_string(), file.to_str().unwrap().to_string()));
+        }
+        env
+    }
+
+    /// TLS handshakes that failed so far.
+    pub fn tls_failures(&self) -> usize {
+        self.shared.store.tls_failures.load(Ordering::SeqCst)
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -576,6 +636,9 @@ impl Drop for Receiver {
         self.server.abort();
         // Releases exports that hang, so their connections close.
         self.shared.mode.send_replace(Mode::Normal);
+        if let Some(file) = &self.certificate_file {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -595,16 +658,25 @@ const HTTP_LIMITS: Limits = Limits {
     idle_timeout: Duration::from_secs(300),
 };
 
-async fn serve_http(listener: TcpListener, shared: Shared) {
+async fn serve_http(listener: TcpListener, shared: Shared, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         shared.store.connections.fetch_add(1, Ordering::SeqCst);
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_http_connection(stream, shared.clone()));
+        let (shared, tls) = (shared.clone(), tls.clone());
+        tokio::spawn(async move {
+            let Some(tls) = tls else { return serve_http_connection(stream, shared).await };
+            match tls.accept(stream).await {
+                Ok(stream) => serve_http_connection(stream, shared).await,
+                Err(_) => {
+                    shared.store.tls_failures.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
     }
 }
 
-async fn serve_http_connection(stream: TcpStream, shared: Shared) {
+async fn serve_http_connection(stream: impl AsyncRead + AsyncWrite + Unpin, shared: Shared) {
     let mut connection = Connection::new(stream);
     while let Ok(request) = connection.read_request(&HTTP_LIMITS).await {
         let keep_alive = request.keep_alive();
@@ -662,20 +734,37 @@ fn content_type() -> (String, String) {
     ("Content-Type".to_string(), "application/x-protobuf".to_string())
 }
 
-async fn serve_grpc(listener: TcpListener, shared: Shared) {
+async fn serve_grpc(listener: TcpListener, shared: Shared, tls: Option<TlsAcceptor>) {
     let counted = shared.clone();
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)).inspect(move |_| {
         counted.store.connections.fetch_add(1, Ordering::SeqCst);
     });
-    let service = GrpcService(shared);
+    let service = GrpcService(shared.clone());
     const MAX: usize = 64 * 1024 * 1024;
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(service.clone()).max_decoding_message_size(MAX))
         .add_service(MetricsServiceServer::new(service.clone()).max_decoding_message_size(MAX))
-        .add_service(LogsServiceServer::new(service).max_decoding_message_size(MAX))
-        .serve_with_incoming(incoming)
-        .await
-        .expect("serve gRPC");
+        .add_service(LogsServiceServer::new(service).max_decoding_message_size(MAX));
+    let served = match tls {
+        None => server.serve_with_incoming(incoming).await,
+        Some(tls) => {
+            // One handshake at a time, which is all the tests need.
+            let incoming = incoming.filter_map(move |stream| {
+                let (tls, shared) = (tls.clone(), shared.clone());
+                async move {
+                    match tls.accept(stream.ok()?).await {
+                        Ok(stream) => Some(Ok::<_, std::io::Error>(stream)),
+                        Err(_) => {
+                            shared.store.tls_failures.fetch_add(1, Ordering::SeqCst);
+                            None
+                        }
+                    }
+                }
+            });
+            server.serve_with_incoming(incoming).await
+        }
+    };
+    served.expect("serve gRPC");
 }
 
 #[derive(Clone)]

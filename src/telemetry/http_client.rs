@@ -1,0 +1,72 @@
+//! The HTTP exporters' client: hyper's legacy client, already in the binary for the Lambda runtime, over the
+//! [`tls`](super::tls) connector, speaking HTTP/1.1.
+//!
+//! Not opentelemetry-http's `HyperClient`: its feature turns on hyper-util's HTTP/2 support, which puts h2's client
+//! into every hyper-util client of the binary, the runtime's included, though OTLP/HTTP goes over HTTP/1.1 here and
+//! only tonic speaks HTTP/2. Without it `bootstrap` is 0.85 MB smaller, which pays for most of TLS.
+
+use std::error::Error;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use lambda_http::http::{Request, Response};
+use opentelemetry_http::{HttpClient, HttpError};
+
+/// An OTLP response is an empty or small protobuf message; anything larger is not one.
+const MAX_RESPONSE_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct OtlpHttpClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The limit of one request, response body included.
+    timeout: Duration,
+}
+
+impl OtlpHttpClient {
+    pub fn new(connector: HttpsConnector<HttpConnector>, timeout: Duration) -> Self {
+        OtlpHttpClient { client: Client::builder(TokioExecutor::new()).build(connector), timeout }
+    }
+
+    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let response = match self.client.request(Request::from_parts(parts, Full::new(body))).await {
+            Ok(response) => response,
+            Err(error) => {
+                // The OTLP exporter reports every failure to connect as "network error", so the cause (a refused
+                // connection, a certificate that chains to no trusted root) is logged here: once per signal and
+                // failed flush, which the backoff spaces out.
+                let error = with_causes(&error);
+                tracing::warn!(%error, "the OTLP/HTTP request failed");
+                return Err(error.into());
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_RESPONSE_BODY).collect().await?.to_bytes();
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for OtlpHttpClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        tokio::time::timeout(self.timeout, self.send(request))
+            .await
+            .map_err(|_| format!("no response within {:?}", self.timeout))?
+    }
+}
+
+/// hyper's error with its causes: alone it says "client error (Connect)".
+fn with_causes(error: &hyper_util::client::legacy::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        message = format!("{message}: {error}");
+        cause = error.source();
+    }
+    message
+}
