@@ -491,10 +491,10 @@ fn framing(headers: &[httparse::Header<'_>], minor_version: u8) -> Result<(Frami
 
 /// Whether a `Host` value is `host[:port]` in a form that URL parsers agree on: a bracketed IPv6 address, a dotted-quad
 /// IPv4 address or a DNS name, and a port up to 65535. Stricter than RFC 3986's `reg-name`, as real hosts are: a name
-/// is letters, digits and hyphens, no percent-encoding or sub-delimiters; its last label starts with a letter (the
-/// WHATWG URL standard reads a name ending in a number as an IPv4 address, and fails on one that is not); and no label
-/// is punycode (`xn--`), which only an IDNA implementation can validate. A local gateway is reached as `localhost`, an
-/// IP address or a container's name.
+/// is letters, digits, hyphens and underscores (container names have them), without percent-encoding or sub-delimiters;
+/// its last label starts with a letter (the WHATWG URL standard reads a name ending in a number as an IPv4 address, and
+/// fails on one that is not); and no label is punycode (`xn--`), which only an IDNA implementation can validate. A
+/// local gateway is reached as `localhost`, an IP address or a container's name.
 fn is_valid_host(value: &[u8]) -> bool {
     let Ok(value) = std::str::from_utf8(trim_ows(value)) else { return false };
     // The port follows the last colon, unless that colon is inside an IPv6 address.
@@ -511,11 +511,12 @@ fn is_valid_host(value: &[u8]) -> bool {
     valid_host && valid_port
 }
 
-/// Letters, digits and hyphens in non-empty dot-separated labels, none of them punycode, the last starting with a letter.
+/// Letters, digits, hyphens and underscores in non-empty dot-separated labels, none of them punycode, the last starting
+/// with a letter.
 fn is_dns_name(host: &str) -> bool {
     let valid_label = |label: &str| {
         !label.is_empty()
-            && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+            && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
             && !label.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
     };
     host.split('.').all(valid_label)
@@ -865,7 +866,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_host_is_malformed() {
-        let not_a_name = ["", "a b", "a_b", "a%20b", "a@b", "a{b}", "hé", ".", "a..b", "a."];
+        let not_a_name = ["", "a b", "a%20b", "a@b", "a{b}", "hé", ".", "a..b", "a."];
         let bad_port = ["localhost:", "localhost:99999", "localhost:+80", "localhost:8080:1"];
         // What URL parsers read as an IPv4 address that is not one, or as punycode.
         let not_a_dns_name = ["1.2.3.999", "01.2.3.4", "a.123", "0x7f", "xn--zz", "a.XN--zz.b"];
@@ -881,7 +882,7 @@ mod tests {
 
     #[tokio::test]
     async fn valid_hosts() {
-        let names = ["localhost", "localhost:8080", "LocalHost:00080", "h", "apigw-local", "a-1.b2.example:1"];
+        let names = ["localhost", "localhost:8080", "LocalHost:00080", "h", "apigw-local", "my_app-1.b2.example:1"];
         let addresses = ["127.0.0.1", "127.0.0.1:65535", "[::1]", "[::1]:8080", "[::ffff:192.0.2.7]:443"];
         for host in names.into_iter().chain(addresses).chain(["r275xc9bmd.execute-api.us-east-1.amazonaws.com"]) {
             let bytes = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
