@@ -52,7 +52,7 @@ pub struct RequestMeta {
 }
 
 /// Request headers API Gateway never passes to the integration (checklist item 7), compared case-insensitively.
-const DROPPED_HEADERS: [&str; 12] = [
+pub const DROPPED_HEADERS: [&str; 12] = [
     "Connection",
     "Content-Length",
     "Content-MD5",

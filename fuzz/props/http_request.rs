@@ -43,22 +43,6 @@ const EVENT_KEYS: [&str; 12] = [
     "stageVariables",
 ];
 
-/// Request headers API Gateway never passes on (event.rs's list).
-const DROPPED_HEADERS: [&str; 12] = [
-    "Connection",
-    "Content-Length",
-    "Content-MD5",
-    "Expect",
-    "Max-Forwards",
-    "Proxy-Authenticate",
-    "Server",
-    "TE",
-    "Transfer-Encoding",
-    "Trailer",
-    "Upgrade",
-    "WWW-Authenticate",
-];
-
 const XRAY: &str = "Root=1-5c92a4a6-0123456789abcdef01234567;Parent=00f067aa0ba902b7;Sampled=1";
 const SOURCE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
@@ -133,7 +117,10 @@ fn check_event(request: &Request) {
     check_maps(&event["queryStringParameters"], &event["multiValueQueryStringParameters"]);
     let headers = event["headers"].as_object().expect("the gateway always adds headers");
     for name in headers.keys() {
-        assert!(!DROPPED_HEADERS.iter().any(|dropped| dropped.eq_ignore_ascii_case(name)), "{name} passed on");
+        assert!(
+            !apigw_local::event::DROPPED_HEADERS.iter().any(|dropped| dropped.eq_ignore_ascii_case(name)),
+            "{name} passed on"
+        );
     }
     assert_eq!(headers["X-Amzn-Trace-Id"], XRAY);
     let forwarded_for = headers["X-Forwarded-For"].as_str().expect("X-Forwarded-For is text");
