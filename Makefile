@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test test-rust test-terraform test-stack lint tools bench clean
+.PHONY: run build test test-rust test-terraform test-stack lint tools bench fuzz fuzz-smoke clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -59,6 +59,14 @@ bench: build
 	INVOCATIONS=$(INVOCATIONS) BOOTSTRAP=$(CURDIR)/target/release/bootstrap \
 		cargo bench --locked -p apigw-local --bench invocation > BENCHMARKS.md.new
 	mv BENCHMARKS.md.new BENCHMARKS.md
+
+## Fuzz every target of fuzz/ (cargo-fuzz, nightly) for FUZZ_SECONDS each; fuzz-smoke is CI's short run.
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/fuzz.sh 20
 
 clean:
 	cargo clean
