@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test test-rust test-terraform test-stack lint tools bench fuzz fuzz-smoke clean
+.PHONY: run build test test-rust test-terraform test-stack lint tools bench bench-tools fuzz fuzz-smoke clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -52,11 +52,27 @@ $(VENV)/.rotel-$(ROTEL_VERSION): | $(VENV)/bin/python
 	$(PIP) rotel==$(ROTEL_VERSION)
 	touch $@
 
-## Per-invocation latency and flush time of the release `bootstrap`, telemetry off vs on (healthy, refusing and
-## hanging collector), into BENCHMARKS.md. INVOCATIONS=N changes the sample size.
+## Bench-only peer, kept out of `tools` so `make test` does not need it: AWS's Python Runtime Interface Client, which
+## runs the tutorial's handler (apigw-local/benches/peer/tutorial.py) against the benchmark's Runtime API.
+AWSLAMBDARIC_VERSION := 4.2.2
+
+bench-tools: $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION)
+
+$(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
+	$(PIP) awslambdaric==$(AWSLAMBDARIC_VERSION)
+	touch $@
+
+## Cold start, per-invocation latency, flush time, Runtime API connections and footprint of the release `bootstrap`,
+## telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the Python peer and a null
+## function, into BENCHMARKS.md. INVOCATIONS=N, COLD_STARTS=N and FOOTPRINT_INVOCATIONS=N change the sample sizes.
 INVOCATIONS ?= 2000
-bench: build
-	INVOCATIONS=$(INVOCATIONS) BOOTSTRAP=$(CURDIR)/target/release/bootstrap \
+COLD_STARTS ?= 50
+FOOTPRINT_INVOCATIONS ?= 10000
+bench: build bench-tools
+	cargo build --release --locked -p apigw-local --example null_function
+	INVOCATIONS=$(INVOCATIONS) COLD_STARTS=$(COLD_STARTS) FOOTPRINT_INVOCATIONS=$(FOOTPRINT_INVOCATIONS) \
+		BOOTSTRAP=$(CURDIR)/target/release/bootstrap NULL_FUNCTION=$(CURDIR)/target/release/examples/null_function \
+		PEER_PYTHON=$(CURDIR)/$(VENV)/bin/python \
 		cargo bench --locked -p apigw-local --bench invocation > BENCHMARKS.md.new
 	mv BENCHMARKS.md.new BENCHMARKS.md
 

@@ -10,6 +10,7 @@ pub mod event;
 pub mod gateway;
 pub mod gateway_response;
 pub mod http1;
+pub mod open_files;
 pub mod response;
 pub mod routes;
 pub mod server;

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -7,15 +8,20 @@ use apigw_local::backend::runtime_api::{FunctionConfig, RuntimeApiHost};
 use apigw_local::config::Args;
 use apigw_local::event::Api;
 use apigw_local::gateway::Gateway;
+use apigw_local::open_files;
 use apigw_local::routes::RouteTable;
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any socket is opened: a thousand clients would not fit in the common default of 1,024 descriptors.
+    if let Err(error) = open_files::raise_to_hard_limit() {
+        eprintln!("apigw-local: cannot raise the open files limit, keeping it: {error}");
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -26,8 +32,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(args.listen).await.map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let listener = listen(args.listen).map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     let routes = RouteTable { stage: args.stage.clone(), routes: args.routes.clone() };
     let api = Api {
@@ -63,6 +68,19 @@ async fn run(args: Args) -> Result<(), String> {
         eprintln!("apigw-local: listening on http://{address} -> Invoke {url}");
         serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout, telemetry }).await
     }
+}
+
+/// Connections that may wait to be accepted. tokio's default of 1,024 is less than a burst of a thousand clients once
+/// the connections still in their handshake count too: past it the kernel drops handshakes or, with SYN cookies,
+/// resets connections the client already thinks open. The kernel caps it at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted gateway can listen again while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves until SIGINT or SIGTERM, then stops the back end and exports the last spans.

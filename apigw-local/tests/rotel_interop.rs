@@ -12,51 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, bootstrap, client, send};
+use common::{Gateway, bootstrap, client, free_port, plain, rotel_agent, send};
 
 const SEED_GREETING: &str = r#"{"greeting":"Good evening, John of Seattle. Happy Thursday!"}"#;
-
-/// rotel's agent binary from `ROTEL_AGENT`, the project's tool venv (`site-packages/rotel/rotel-agent`), or PATH.
-fn rotel_agent() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("ROTEL_AGENT").map(PathBuf::from) {
-        assert!(path.exists(), "ROTEL_AGENT={} does not exist", path.display());
-        return Some(path);
-    }
-    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/lib");
-    let in_venv = std::fs::read_dir(lib).ok().and_then(|pythons| {
-        pythons
-            .filter_map(Result::ok)
-            .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
-            .find(|path| path.exists())
-    });
-    let on_path = || {
-        std::env::var_os("PATH")
-            .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("rotel-agent")).find(|p| p.exists()))
-    };
-    in_venv.or_else(on_path)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Removes ANSI colour sequences (rotel colours its own log lines).
-fn plain(line: &str) -> String {
-    let mut text = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for end in chars.by_ref() {
-                if end.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            text.push(c);
-        }
-    }
-    text
-}
 
 /// rotel on two free ports, exporting to nowhere and logging what it receives in detail.
 struct Rotel {

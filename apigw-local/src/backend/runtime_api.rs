@@ -329,6 +329,19 @@ impl Environment {
         if let Some(task_root) = config.executable.parent() {
             command.env("LAMBDA_TASK_ROOT", task_root);
         }
+        // The function runs with the open files limit the gateway was started with (see open_files.rs), not the one
+        // the gateway raised for its own sockets.
+        if let Some(limit) = crate::open_files::started_with() {
+            // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe functions may
+            // be called: setrlimit is one, and nothing here allocates. Lowering a soft limit cannot fail for want of
+            // privilege; if it failed anyway, the function would still run, with more descriptors.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                    Ok(())
+                });
+            }
+        }
         command.spawn()
     }
 

@@ -71,6 +71,11 @@ impl Gateway {
         Self { child, base, stdout }
     }
 
+    /// The gateway's process id; its `bootstrap` processes are its children.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
     }
@@ -163,4 +168,48 @@ async fn gateway_to_catcher() -> (Gateway, JoinHandle<Vec<u8>>) {
         request.body
     });
     (Gateway::start(&["--invoke-url", &url]), caught)
+}
+
+/// rotel's agent binary (an OTLP collector nobody here wrote, `make tools` installs it) from `ROTEL_AGENT`, the
+/// project's tool venv (`site-packages/rotel/rotel-agent`), or PATH.
+pub fn rotel_agent() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ROTEL_AGENT").map(PathBuf::from) {
+        assert!(path.exists(), "ROTEL_AGENT={} does not exist", path.display());
+        return Some(path);
+    }
+    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/lib");
+    let in_venv = std::fs::read_dir(lib).ok().and_then(|pythons| {
+        pythons
+            .filter_map(Result::ok)
+            .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
+            .find(|path| path.exists())
+    });
+    let on_path = || {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("rotel-agent")).find(|p| p.exists()))
+    };
+    in_venv.or_else(on_path)
+}
+
+/// A line of rotel's output without its ANSI colour sequences.
+pub fn plain(line: &str) -> String {
+    let mut text = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for end in chars.by_ref() {
+                if end.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -4,7 +4,8 @@
 //!
 //! It can misbehave on purpose: [`Mode::Hang`] accepts every export and never answers it, [`Mode::Slow`] answers late;
 //! [`refusing_endpoint`] is an address where nothing listens. [`Receiver::start_tls`] serves `https://` instead, with a
-//! self-signed certificate made for it, which its [`Receiver::env`] tells the exporters to trust.
+//! self-signed certificate made for it, which its [`Receiver::env`] tells the exporters to trust. For long runs,
+//! [`Receiver::start_counting`] only counts what it decodes, so that its memory does not grow with the run.
 //!
 //! Shared by the telemetry tests and the invocation benchmark (through `#[path]`), so it depends on nothing else in
 //! `tests/common`.
@@ -252,8 +253,11 @@ fn resource_service(resource: &Attributes) -> &str {
 /// Everything received so far.
 #[derive(Debug, Clone, Default)]
 pub struct Received {
+    /// Empty for a [`Receiver::start_counting`] receiver, as are `metrics`.
     pub spans: Vec<Span>,
     pub metrics: Vec<Metric>,
+    /// SERVER spans per `service.name`, counted by every receiver.
+    pub server_spans: BTreeMap<String, usize>,
     pub log_records: usize,
     /// Export requests answered, per signal.
     pub trace_exports: usize,
@@ -366,13 +370,15 @@ impl Received {
     /// A readable listing of what was received, for assertion messages.
     pub fn summary(&self) -> String {
         let mut text = format!(
-            "{} spans, {} metric records, {} log records ({} trace / {} metric / {} log exports; rejected: {:?})\n",
+            "{} spans, {} metric records, {} log records ({} trace / {} metric / {} log exports; SERVER spans: {:?}; \
+             rejected: {:?})\n",
             self.spans.len(),
             self.metrics.len(),
             self.log_records,
             self.trace_exports,
             self.metric_exports,
             self.log_exports,
+            self.server_spans,
             self.rejected,
         );
         for span in self.spans.iter().take(40) {
@@ -423,6 +429,8 @@ struct Shared {
     mode: watch::Sender<Mode>,
     /// Bumped on every recorded export, so waiters wake.
     changed: watch::Sender<u64>,
+    /// Whether spans and metrics are kept, or only counted.
+    keep_records: bool,
 }
 
 impl Shared {
@@ -460,16 +468,25 @@ impl Shared {
 
     fn record_traces(&self, request: ExportTraceServiceRequest) {
         let spans = flatten_spans(request);
+        let keep = self.keep_records;
         self.record(|received, _| {
             received.trace_exports += 1;
-            received.spans.extend(spans);
+            for span in spans.iter().filter(|span| span.kind == SpanKind::Server) {
+                *received.server_spans.entry(span.service().to_string()).or_default() += 1;
+            }
+            if keep {
+                received.spans.extend(spans);
+            }
         });
     }
 
     fn record_metrics(&self, request: ExportMetricsServiceRequest) {
+        let keep = self.keep_records;
         self.record(|received, export| {
             received.metric_exports += 1;
-            received.metrics.extend(flatten_metrics(request, export));
+            if keep {
+                received.metrics.extend(flatten_metrics(request, export));
+            }
         });
     }
 
@@ -536,21 +553,32 @@ impl Receiver {
     }
 
     pub async fn start(protocol: Protocol, mode: Mode) -> Self {
-        Self::serve(protocol, mode, None).await
+        Self::serve(protocol, mode, None, true).await
+    }
+
+    /// A receiver that answers at once and counts what it decodes (exports, SERVER spans per service) without keeping
+    /// spans or metrics: a long run of load would otherwise hold hundreds of thousands of records in the test's memory.
+    pub async fn start_counting(protocol: Protocol) -> Self {
+        Self::serve(protocol, Mode::Normal, None, false).await
     }
 
     /// A receiver that answers at once over TLS, with a self-signed certificate of its own.
     pub async fn start_tls(protocol: Protocol) -> Self {
         let (acceptor, certificate_file) = self_signed(protocol);
-        let mut receiver = Self::serve(protocol, Mode::Normal, Some(acceptor)).await;
+        let mut receiver = Self::serve(protocol, Mode::Normal, Some(acceptor), true).await;
         receiver.certificate_file = Some(certificate_file);
         receiver
     }
 
-    async fn serve(protocol: Protocol, mode: Mode, tls: Option<TlsAcceptor>) -> Self {
+    async fn serve(protocol: Protocol, mode: Mode, tls: Option<TlsAcceptor>, keep_records: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the OTLP receiver");
         let address = listener.local_addr().unwrap();
-        let shared = Shared { store: Arc::default(), mode: watch::Sender::new(mode), changed: watch::Sender::new(0) };
+        let shared = Shared {
+            store: Arc::default(),
+            mode: watch::Sender::new(mode),
+            changed: watch::Sender::new(0),
+            keep_records,
+        };
         let server = match protocol {
             Protocol::HttpProtobuf => tokio::spawn(serve_http(listener, shared.clone(), tls)),
             Protocol::Grpc => tokio::spawn(serve_grpc(listener, shared.clone(), tls)),

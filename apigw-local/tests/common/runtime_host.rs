@@ -6,6 +6,9 @@
 //! It also answers the Extensions API's `register` (and keeps `event/next` pending until [`RuntimeHost::sigterm`]),
 //! so a function that registers an internal extension to be sent SIGTERM at shutdown starts as it would on Lambda.
 //!
+//! It records when the process was spawned (for cold starts) and every TCP connection the function opened to it, with
+//! what went over each: a Runtime API client should keep one connection alive for the whole life of the process.
+//!
 //! Shared by the telemetry tests and the invocation benchmark (through `#[path]`), so it depends on nothing else in
 //! `tests/common`.
 
@@ -112,6 +115,15 @@ impl Invocation {
     }
 }
 
+/// One TCP connection the function opened to the host, and the requests it carried.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionLog {
+    /// Requests to the Runtime API (`/2018-06-01/runtime/…`).
+    pub runtime_requests: usize,
+    /// Requests to the Extensions API (`/2020-01-01/extension/…`).
+    pub extension_requests: usize,
+}
+
 /// Everything the host saw.
 #[derive(Debug, Clone, Default)]
 pub struct HostLog {
@@ -124,11 +136,18 @@ pub struct HostLog {
     pub extensions: Vec<String>,
     /// Requests for paths this host does not serve.
     pub unknown: Vec<String>,
+    /// Every connection accepted, in order.
+    pub connections: Vec<ConnectionLog>,
 }
 
 impl HostLog {
     pub fn invocation(&self, request_id: &str) -> Option<&Invocation> {
         self.invocations.iter().rev().find(|invocation| invocation.request_id == request_id)
+    }
+
+    /// Connections that carried at least one Runtime API request.
+    pub fn runtime_connections(&self) -> usize {
+        self.connections.iter().filter(|connection| connection.runtime_requests > 0).count()
     }
 }
 
@@ -162,6 +181,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Function {
     pub executable: PathBuf,
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Copy the function's stdout and stderr to the test's stderr (they are kept either way).
     pub echo_output: bool,
@@ -169,7 +189,13 @@ pub struct Function {
 
 impl Function {
     pub fn new(executable: impl Into<PathBuf>) -> Self {
-        Self { executable: executable.into(), env: Vec::new(), echo_output: true }
+        Self { executable: executable.into(), args: Vec::new(), env: Vec::new(), echo_output: true }
+    }
+
+    /// A command-line argument, for a runtime started through an interpreter.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -191,10 +217,16 @@ impl Function {
 
     /// Starts the Runtime API on a free port and the function against it.
     pub async fn start(self) -> RuntimeHost {
+        self.start_with_queued(Vec::new()).await
+    }
+
+    /// [`Self::start`] with events queued before the process is spawned, so that its first `/next` is answered at once
+    /// and spawn → first response is the cold start alone.
+    pub async fn start_with_queued(self, events: Vec<Event>) -> RuntimeHost {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the Runtime API");
         let address = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            queue: Mutex::default(),
+            queue: Mutex::new(events.into()),
             queued: Notify::new(),
             log: Mutex::default(),
             changed: watch::Sender::new(0),
@@ -202,6 +234,7 @@ impl Function {
         });
         let server = tokio::spawn(serve(listener, state.clone()));
         let mut command = Command::new(&self.executable);
+        command.args(&self.args);
         // The developer's own OpenTelemetry settings must not leak into a test.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("OTEL_") {
@@ -223,12 +256,13 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let spawned = Instant::now();
         let mut child = command.spawn().unwrap_or_else(|error| panic!("start {}: {error}", self.executable.display()));
         let output = Arc::new(Mutex::new(Vec::new()));
         let echo = self.echo_output;
         tokio::spawn(keep_lines(child.stdout.take().unwrap(), output.clone(), echo.then_some("stdout")));
         tokio::spawn(keep_lines(child.stderr.take().unwrap(), output.clone(), echo.then_some("stderr")));
-        RuntimeHost { address, state, server, child, output }
+        RuntimeHost { address, state, server, child, output, spawned }
     }
 }
 
@@ -249,6 +283,7 @@ pub struct RuntimeHost {
     server: JoinHandle<()>,
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
+    spawned: Instant,
 }
 
 impl RuntimeHost {
@@ -321,6 +356,17 @@ impl RuntimeHost {
         self.child.id()
     }
 
+    /// When the function process was spawned (just before the fork).
+    pub fn spawned(&self) -> Instant {
+        self.spawned
+    }
+
+    /// Kills the function process (SIGKILL) and waits until it is gone, so that its teardown does not overlap
+    /// whatever runs next.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Shuts the environment down as Lambda does: the extensions' pending `event/next` gets a `SHUTDOWN` event and
     /// the function process gets SIGTERM.
     pub fn sigterm(&self) {
@@ -353,16 +399,31 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, state.clone()));
+        let index = state.update(|log| {
+            log.connections.push(ConnectionLog::default());
+            log.connections.len() - 1
+        });
+        tokio::spawn(serve_connection(stream, state.clone(), index));
     }
 }
 
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+async fn serve_connection(stream: TcpStream, state: Arc<State>, index: usize) {
     let mut connection = Connection::new(stream);
     while let Ok(request) = connection.read_request(&LIMITS).await {
         let arrived = Instant::now();
         let keep_alive = request.keep_alive();
         let path = request.path().to_string();
+        // Counted on arrival, so that a `/next` still pending counts too; without waking waiters, as nothing waits for a
+        // count.
+        {
+            let mut log = state.log.lock().unwrap();
+            let counts = &mut log.connections[index];
+            if path.starts_with("/2018-06-01/runtime/") {
+                counts.runtime_requests += 1;
+            } else if path.starts_with("/2020-01-01/extension/") {
+                counts.extension_requests += 1;
+            }
+        }
         let response = if request.method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
             state.update(|log| {
                 log.next_requests.push(arrived);
