@@ -10,14 +10,13 @@ mod otlp;
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::future::Future;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, bootstrap, client, free_port, plain, rotel_agent, send};
+use common::{Gateway, bootstrap, client, free_port, rotel_agent, send, start_rotel};
 use futures::FutureExt as _;
 use futures::future::join_all;
 use otlp::{Protocol, Receiver};
@@ -475,29 +474,10 @@ impl Collector {
         static STARTS: AtomicU64 = AtomicU64::new(0);
         let start = STARTS.fetch_add(1, Ordering::Relaxed);
         let pid_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rotel-{http}-{start}.pid"));
-        let mut child = Command::new(agent)
-            .arg("start")
-            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-            .args(["--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
-            .args(["--pid-file", pid_file.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rotel-agent");
         let seen = Arc::new(Mutex::new(Seen::default()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    seen.lock().unwrap().read(&plain(&line));
-                }
-            });
-        }
+        let reader = seen.clone();
+        let child =
+            start_rotel(agent, (grpc, http), &["traces"], &pid_file, move |line| reader.lock().unwrap().read(&line));
         let mut collector = Self { child, seen, pid_file };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {

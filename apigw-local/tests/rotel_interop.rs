@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, bootstrap, client, free_port, plain, rotel_agent, send};
+use common::{Gateway, bootstrap, client, free_port, rotel_agent, send, start_rotel};
 
 const SEED_GREETING: &str = r#"{"greeting":"Good evening, John of Seattle. Happy Thursday!"}"#;
 
@@ -25,33 +24,14 @@ struct Rotel {
 }
 
 impl Rotel {
-    fn start(agent: &PathBuf) -> Self {
+    fn start(agent: &Path) -> Self {
         let (grpc, http) = (free_port(), free_port());
         let pid_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rotel-{grpc}.pid"));
-        let mut child = Command::new(agent)
-            .arg("start")
-            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-            .args(["--exporter", "blackhole"])
-            .args(["--debug-log", "traces", "--debug-log", "metrics", "--debug-log-verbosity", "detailed"])
-            .args(["--pid-file", pid_file.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rotel-agent");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(plain(&line));
-                }
-            });
-        }
+        let kept = lines.clone();
+        let child = start_rotel(agent, (grpc, http), &["traces", "metrics"], &pid_file, move |line| {
+            kept.lock().unwrap().push(line)
+        });
         let mut rotel = Self { child, grpc, http, lines };
         let started = Instant::now();
         for port in [grpc, http] {

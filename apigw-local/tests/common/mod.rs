@@ -3,7 +3,7 @@
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -191,8 +191,45 @@ pub fn rotel_agent() -> Option<PathBuf> {
     in_venv.or_else(on_path)
 }
 
+/// Starts rotel's agent receiving OTLP on these ports and exporting to nowhere, logging in detail what it receives of
+/// each of `signals` (`traces`, `metrics`), and hands every line it prints, without colour codes, to `line`.
+pub fn start_rotel(
+    agent: &Path,
+    (grpc, http): (u16, u16),
+    signals: &[&str],
+    pid_file: &Path,
+    line: impl Fn(String) + Clone + Send + 'static,
+) -> Child {
+    let mut child = Command::new(agent)
+        .arg("start")
+        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+        .args(["--exporter", "blackhole"])
+        .args(signals.iter().flat_map(|signal| ["--debug-log", signal]))
+        .args(["--debug-log-verbosity", "detailed"])
+        .arg("--pid-file")
+        .arg(pid_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rotel-agent");
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let line = line.clone();
+        std::thread::spawn(move || {
+            for text in BufReader::new(stream).lines().map_while(Result::ok) {
+                line(plain(&text));
+            }
+        });
+    }
+    child
+}
+
 /// A line of rotel's output without its ANSI colour sequences.
-pub fn plain(line: &str) -> String {
+fn plain(line: &str) -> String {
     let mut text = String::with_capacity(line.len());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
