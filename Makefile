@@ -52,28 +52,36 @@ $(VENV)/.rotel-$(ROTEL_VERSION): | $(VENV)/bin/python
 	$(PIP) rotel==$(ROTEL_VERSION)
 	touch $@
 
-## Bench-only peer, kept out of `tools` so `make test` does not need it: AWS's Python Runtime Interface Client, which
-## runs the tutorial's handler (apigw-local/benches/peer/tutorial.py) against the benchmark's Runtime API.
+## Bench-only tools, kept out of `tools` so that `make test` does not need them: AWS's Python Runtime Interface Client,
+## which runs the tutorial's handler (apigw-local/benches/peer/tutorial.py) as the peer function, and wrk (Debian's),
+## the load generator of the end-to-end bench.
 AWSLAMBDARIC_VERSION := 4.2.2
 
 bench-tools: $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { echo "the bench needs wrk: apt-get install wrk" >&2; exit 1; }
 
 $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
 	$(PIP) awslambdaric==$(AWSLAMBDARIC_VERSION)
 	touch $@
 
-## Cold start, per-invocation latency, flush time, Runtime API connections and footprint of the release `bootstrap`,
-## telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the Python peer and a null
-## function, into BENCHMARKS.md. INVOCATIONS=N, COLD_STARTS=N and FOOTPRINT_INVOCATIONS=N change the sample sizes.
+## Into BENCHMARKS.md: cold start, per-invocation latency, flush time, Runtime API connections and footprint of the
+## release `bootstrap`, telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the
+## Python peer and a null function (benches/invocation.rs); then requests/s and latency through apigw-local under wrk,
+## and cargo-lambda's emulator as a peer host (benches/end_to_end.rs). INVOCATIONS, COLD_STARTS,
+## FOOTPRINT_INVOCATIONS and WRK_SECONDS change the sample sizes.
 INVOCATIONS ?= 2000
 COLD_STARTS ?= 50
 FOOTPRINT_INVOCATIONS ?= 10000
-bench: build bench-tools
+WRK_SECONDS ?= 5
+bench: build tools bench-tools
 	cargo build --release --locked -p apigw-local --example null_function
 	INVOCATIONS=$(INVOCATIONS) COLD_STARTS=$(COLD_STARTS) FOOTPRINT_INVOCATIONS=$(FOOTPRINT_INVOCATIONS) \
 		BOOTSTRAP=$(CURDIR)/target/release/bootstrap NULL_FUNCTION=$(CURDIR)/target/release/examples/null_function \
 		PEER_PYTHON=$(CURDIR)/$(VENV)/bin/python \
 		cargo bench --locked -p apigw-local --bench invocation > BENCHMARKS.md.new
+	INVOCATIONS=$(INVOCATIONS) WRK_SECONDS=$(WRK_SECONDS) APIGW_LOCAL=$(CURDIR)/target/release/apigw-local \
+		BOOTSTRAP=$(CURDIR)/target/release/bootstrap CARGO_LAMBDA=$(CURDIR)/$(VENV)/bin/cargo-lambda \
+		cargo bench --locked -p apigw-local --bench end_to_end >> BENCHMARKS.md.new
 	mv BENCHMARKS.md.new BENCHMARKS.md
 
 ## Fuzz every target of fuzz/ (cargo-fuzz, nightly) for FUZZ_SECONDS each; fuzz-smoke is CI's short run.
