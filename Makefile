@@ -68,7 +68,8 @@ $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
 ## release `bootstrap`, telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the
 ## Python peer and a null function (benches/invocation.rs); then requests/s and latency through apigw-local under wrk,
 ## and cargo-lambda's emulator as a peer host (benches/end_to_end.rs). INVOCATIONS, COLD_STARTS,
-## FOOTPRINT_INVOCATIONS and WRK_SECONDS change the sample sizes.
+## FOOTPRINT_INVOCATIONS and WRK_SECONDS change the sample sizes. The analysis written below the results (from its
+## `<!-- analysis` marker line on) is kept from one run to the next.
 INVOCATIONS ?= 2000
 COLD_STARTS ?= 50
 FOOTPRINT_INVOCATIONS ?= 10000
@@ -82,6 +83,7 @@ bench: build tools bench-tools
 	INVOCATIONS=$(INVOCATIONS) WRK_SECONDS=$(WRK_SECONDS) APIGW_LOCAL=$(CURDIR)/target/release/apigw-local \
 		BOOTSTRAP=$(CURDIR)/target/release/bootstrap CARGO_LAMBDA=$(CURDIR)/$(VENV)/bin/cargo-lambda \
 		cargo bench --locked -p apigw-local --bench end_to_end >> BENCHMARKS.md.new
+	if [ -f BENCHMARKS.md ]; then sed -n '/^<!-- analysis/,$$p' BENCHMARKS.md >> BENCHMARKS.md.new; fi
 	mv BENCHMARKS.md.new BENCHMARKS.md
 
 ## Fuzz every target of fuzz/ (cargo-fuzz, nightly) for FUZZ_SECONDS each; fuzz-smoke is CI's short run.
