@@ -5,7 +5,8 @@
 //! header's `Parent` becomes its `Lambda.Invoke` span, and a W3C `traceparent` naming the same span is added to the
 //! event, which real API Gateway does not do (see [`crate::telemetry`]).
 
-use std::net::SocketAddr;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -81,7 +82,10 @@ impl<B: Backend> Gateway<B> {
         invoke: InvokeSpan,
         started: Instant,
     ) -> (Response, Option<String>) {
-        let payload = event::build(request, route, &self.api, meta).to_string().into_bytes();
+        // Straight into bytes: `Value`'s `Display` (`to_string`) writes the same JSON through `core::fmt`, which
+        // callgrind showed at a quarter of the gateway's user-space instructions per request.
+        let event = event::build(request, route, &self.api, meta);
+        let payload = serde_json::to_vec(&event).expect("a serde_json::Value serializes");
         let outcome = if payload.len() > MAX_EVENT_BYTES {
             let reason = format!("event of {} bytes is over Lambda's 6 MB invoke limit", payload.len());
             Err(InvokeError::Service(reason))
@@ -115,19 +119,21 @@ impl<B: Backend> Gateway<B> {
 /// Fresh ids and the arrival time of one request; the trace headers are the request's span's, set once it starts.
 fn request_meta(peers: Peers) -> RequestMeta {
     RequestMeta {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: crate::random::uuid_v4().to_string(),
         extended_request_id: extended_request_id(),
         received_at: SystemTime::now(),
         source_ip: peers.client.ip(),
         local_port: peers.local.port(),
-        trace: TraceHeaders::untraced(None),
+        // A placeholder (not `TraceHeaders::untraced`, which would draw a random root for nothing): `handle` sets the
+        // span's headers before anything reads them, and `refuse` never reads them.
+        trace: TraceHeaders { xray: String::new(), traceparent: None },
     }
 }
 
 /// API Gateway's extended request ids look like `Bc3XdFJ9IAMFtVw=`: 11 random bytes in base64.
 fn extended_request_id() -> String {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(&uuid::Uuid::new_v4().as_bytes()[..11])
+    base64::engine::general_purpose::STANDARD.encode(crate::random::bytes::<11>())
 }
 
 /// One JSON line per request, with the field names of API Gateway's access log variables, so local and deployed
@@ -141,19 +147,42 @@ fn log_access(
     integration_error: Option<String>,
     trace_id: Option<String>,
 ) {
-    let line = serde_json::json!({
-        "requestId": meta.request_id,
-        "ip": meta.source_ip.to_string(),
-        "requestTimeEpoch": meta.received_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
-        "httpMethod": request.map_or("-", |request| request.method.as_str()),
-        "path": request.map_or("-", |request| request.path()),
-        "status": status,
-        "responseLength": response_length,
-        "responseLatencyMs": started.elapsed().as_secs_f64() * 1000.0,
-        "integrationErrorMessage": integration_error,
-        "traceId": trace_id,
-    });
-    println!("{line}");
+    let line = AccessLogLine {
+        http_method: request.map_or("-", |request| request.method.as_str()),
+        integration_error_message: integration_error.as_deref(),
+        ip: meta.source_ip,
+        path: request.map_or("-", |request| request.path()),
+        request_id: &meta.request_id,
+        request_time_epoch: meta.received_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis()
+            as u64,
+        response_latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        response_length,
+        status,
+        trace_id: trace_id.as_deref(),
+    };
+    let mut bytes = serde_json::to_vec(&line).expect("an access log line serializes");
+    bytes.push(b'\n');
+    // One `write_all` of the whole line: stdout is line-buffered, so this is still one write(2) per request, as
+    // `println!` was, but without formatting the line through `core::fmt` piece by piece.
+    let _ = std::io::stdout().lock().write_all(&bytes);
+}
+
+/// The access log line. Serialized straight from borrowed fields instead of through a `serde_json::Value` (callgrind:
+/// about 23,000 instructions per request); the fields are in the order a `Value` map wrote them, sorted by name, so
+/// the line is byte for byte what it was.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessLogLine<'a> {
+    http_method: &'a str,
+    integration_error_message: Option<&'a str>,
+    ip: IpAddr,
+    path: &'a str,
+    request_id: &'a str,
+    request_time_epoch: u64,
+    response_latency_ms: f64,
+    response_length: usize,
+    status: u16,
+    trace_id: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -166,5 +195,25 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert!(id.ends_with('='));
         assert_ne!(id, extended_request_id());
+    }
+
+    #[test]
+    fn access_log_lines_keep_the_key_order_of_a_json_map() {
+        let line = AccessLogLine {
+            http_method: "POST",
+            integration_error_message: Some("timed out"),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            path: "/test/helloworld",
+            request_id: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            request_time_epoch: 1_764_000_000_000,
+            response_latency_ms: 0.41,
+            response_length: 62,
+            status: 504,
+            trace_id: None,
+        };
+        let direct = serde_json::to_string(&line).unwrap();
+        // A `Value` map sorts its keys: the order the line had when it was built as one.
+        assert_eq!(direct, serde_json::to_value(&line).unwrap().to_string());
+        assert!(direct.starts_with(r#"{"httpMethod":"POST","integrationErrorMessage":"timed out","ip":"127.0.0.1","#));
     }
 }

@@ -318,7 +318,7 @@ impl Environment {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config.memory_mb.to_string())
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", config.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple()))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", crate::random::uuid_v4().simple()))
             .env("AWS_REGION", &config.region)
             .env("AWS_DEFAULT_REGION", &config.region)
             .stdin(Stdio::null())
@@ -413,7 +413,7 @@ impl Environment {
                             accepted()
                         }
                         CallKind::RegisterExtension { invoke, shutdown } => {
-                            let id = uuid::Uuid::new_v4().to_string();
+                            let id = crate::random::uuid_v4().to_string();
                             let response = registered(&self.config, &id);
                             extensions.push(Extension { id, invoke, shutdown });
                             response
@@ -563,13 +563,13 @@ fn invoke_event(invocation: &Invocation, config: &FunctionConfig) -> Response {
         "invokedFunctionArn": config.arn(),
         "tracing": { "type": "X-Amzn-Trace-Id", "value": invocation.trace_header },
     });
-    Response::json(200, &event).header("Lambda-Extension-Event-Identifier", &uuid::Uuid::new_v4().to_string())
+    Response::json(200, &event).header("Lambda-Extension-Event-Identifier", &crate::random::uuid_v4().to_string())
 }
 
 fn shutdown_event(deadline: SystemTime) -> Response {
     let deadline_ms = u64::try_from(deadline.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0);
     let event = serde_json::json!({ "eventType": "SHUTDOWN", "shutdownReason": "spindown", "deadlineMs": deadline_ms });
-    Response::json(200, &event).header("Lambda-Extension-Event-Identifier", &uuid::Uuid::new_v4().to_string())
+    Response::json(200, &event).header("Lambda-Extension-Event-Identifier", &crate::random::uuid_v4().to_string())
 }
 
 /// Sends SIGTERM to the process, which tokio's `Child` cannot do (its `kill` is SIGKILL).

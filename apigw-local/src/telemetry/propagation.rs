@@ -36,7 +36,7 @@ impl TraceHeaders {
             Some(client) if client.split(';').any(|part| part.trim().starts_with("Root=1-")) => client.to_string(),
             _ => {
                 let seconds = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-                let random = uuid::Uuid::new_v4().simple().to_string();
+                let random = crate::random::uuid_v4().simple().to_string();
                 format!("Root=1-{seconds:08x}-{}", &random[..24])
             }
         };
