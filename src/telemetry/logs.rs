@@ -8,13 +8,14 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute::FAAS_INVOCATION_ID;
 use serde_json::Value;
 use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber, span};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
@@ -46,6 +47,7 @@ where
         (metadata.is_span() && for_opentelemetry(metadata)) || levels.would_enable(metadata.target(), metadata.level())
     });
     let output = tracing_subscriber::fmt::layer()
+        .fmt_fields(NoSpanFields)
         .event_format(LambdaFormat { json: settings.log_format == LogFormat::Json })
         .with_writer(output)
         .with_filter(output_filter);
@@ -62,11 +64,12 @@ fn for_opentelemetry(metadata: &Metadata<'_>) -> bool {
     ours && (metadata.is_span() || *metadata.level() <= Level::WARN)
 }
 
-/// The OpenTelemetry ids of a span, kept in its extensions for the log lines inside it.
-#[derive(Debug, Clone)]
+/// The OpenTelemetry ids of a span, kept in its extensions for the log lines inside it; written out as hex only by a
+/// line that carries them, not for every span as it is entered (before the response).
+#[derive(Debug, Clone, Copy)]
 struct TraceIds {
-    trace_id: String,
-    span_id: String,
+    trace_id: TraceId,
+    span_id: SpanId,
 }
 
 /// The `faas.invocation_id` a span was created with.
@@ -109,8 +112,7 @@ where
         let otel_span = context.span();
         let span_context = otel_span.span_context();
         if span_context.is_valid() {
-            let ids =
-                TraceIds { trace_id: span_context.trace_id().to_string(), span_id: span_context.span_id().to_string() };
+            let ids = TraceIds { trace_id: span_context.trace_id(), span_id: span_context.span_id() };
             span.extensions_mut().insert(ids);
         }
     }
@@ -177,6 +179,17 @@ impl Visit for Fields {
     }
 }
 
+/// The output's formatter for span fields, which writes nothing: a line carries its span's ids (see [`Correlation`]),
+/// never its fields, and the fmt layer would otherwise format every field of every span into a string as the span
+/// starts, before the response.
+struct NoSpanFields;
+
+impl<'writer> FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: RecordFields>(&self, _writer: Writer<'writer>, _fields: R) -> fmt::Result {
+        Ok(())
+    }
+}
+
 /// One line per event: a JSON object (Lambda's JSON log format, which CloudWatch indexes) or compact text.
 struct LambdaFormat {
     json: bool,
@@ -197,15 +210,13 @@ where
         let (mut ids, mut request_id) = (None, None);
         for span in ctx.event_scope().into_iter().flatten() {
             let extensions = span.extensions();
-            ids = ids.or_else(|| extensions.get::<TraceIds>().cloned());
+            ids = ids.or_else(|| extensions.get::<TraceIds>().copied());
             request_id = request_id.or_else(|| extensions.get::<RequestId>().map(|id| id.0.clone()));
         }
         let metadata = event.metadata();
-        let correlation = [
-            ("trace_id", ids.as_ref().map(|ids| ids.trace_id.as_str())),
-            ("span_id", ids.as_ref().map(|ids| ids.span_id.as_str())),
-            ("request_id", request_id.as_deref()),
-        ];
+        let (trace_id, span_id) = ids.map(|ids| (ids.trace_id.to_string(), ids.span_id.to_string())).unzip();
+        let correlation =
+            [("trace_id", trace_id.as_deref()), ("span_id", span_id.as_deref()), ("request_id", request_id.as_deref())];
         if self.json {
             // Written pair by pair rather than as a map, to keep the order a reader scans in.
             let mut line: Vec<(&str, Value)> = vec![
