@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
@@ -138,7 +137,7 @@ struct ApiGatewayEvent<'a> {
     #[serde(borrow, default)]
     path: Option<Text<'a>>,
     #[serde(borrow, default)]
-    headers: Option<HashMap<Text<'a>, Option<Text<'a>>>>,
+    headers: Option<HeaderList<'a>>,
     #[serde(borrow)]
     request_context: RequestContext<'a>,
 }
@@ -158,14 +157,44 @@ struct Identity<'a> {
     user_agent: Option<Text<'a>>,
 }
 
+/// The event's `headers` object as name-value pairs in the event's order, headers without a value left out. A list
+/// rather than a map: it is only scanned, by [`Headers`], and a map would hash every name of every event before the
+/// response.
+#[derive(Debug)]
+struct HeaderList<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for HeaderList<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = HeaderList<'de>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a map of header names to values")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut headers = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((name, value)) = map.next_entry::<Text<'de>, Option<Text<'de>>>()? {
+                    headers.extend(value.map(|value| (name, value)));
+                }
+                Ok(HeaderList(headers))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 impl<'a> ApiGatewayEvent<'a> {
     fn parse(body: &'a [u8]) -> Option<Self> {
-        serde_json::from_slice(body).ok()
+        // UTF-8 is checked once for the whole event: parsed as bytes, each key and value would be checked on its own.
+        // An event that is not UTF-8 is not JSON (RFC 8259), whichever of its strings breaks it.
+        serde_json::from_str(std::str::from_utf8(body).ok()?).ok()
     }
 
     fn headers(&self) -> Vec<(&str, &str)> {
-        let headers = self.headers.iter().flatten();
-        headers.filter_map(|(name, value)| Some((name.0.as_ref(), value.as_ref()?.0.as_ref()))).collect()
+        let headers = self.headers.iter().flat_map(|headers| &headers.0);
+        headers.map(|(name, value)| (name.0.as_ref(), value.0.as_ref())).collect()
     }
 }
 
@@ -435,7 +464,8 @@ mod tests {
 
     #[test]
     fn events_that_are_not_api_gateway_requests() {
-        for body in [&br#"{"hello":"world"}"#[..], br#"{"httpMethod":"GET"}"#, b"not json", br#"[1, 2]"#] {
+        let not_utf8 = b"{\"httpMethod\":\"GET\",\"requestContext\":{},\"stageVariables\":\"\xff\"}";
+        for body in [&br#"{"hello":"world"}"#[..], br#"{"httpMethod":"GET"}"#, b"not json", br#"[1, 2]"#, not_utf8] {
             assert!(ApiGatewayEvent::parse(body).is_none(), "{}", String::from_utf8_lossy(body));
         }
     }
