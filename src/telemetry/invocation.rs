@@ -297,7 +297,9 @@ where
         }
         let telemetry = self.telemetry.clone();
         let started = Instant::now();
-        let init_duration = telemetry.first_invocation(&invocation.context.invoked_function_arn);
+        let coldstart = telemetry.take_coldstart();
+        // The first invocation's ARN completes the resource, after the response.
+        let invoked_function_arn = coldstart.then(|| invocation.context.invoked_function_arn.clone());
         let event = ApiGatewayEvent::parse(&invocation.body);
         let request = event.as_ref().map(HttpRequest::from_event);
         let headers = event.as_ref().map(ApiGatewayEvent::headers).unwrap_or_default();
@@ -306,13 +308,10 @@ where
             Headers(&headers),
             invocation.context.xray_trace_id.as_deref(),
         );
-        let span = server_span(request.as_ref(), &invocation.context, init_duration.is_some());
+        let span = server_span(request.as_ref(), &invocation.context, coldstart);
         // Before the span is first entered: tracing-opentelemetry starts the OpenTelemetry span then (pitfall 2).
         if let Err(error) = span.set_parent(parent) {
             tracing::debug!(%error, "the invocation span has no OpenTelemetry parent");
-        }
-        if let Some(request) = &request {
-            metrics::active_requests(&request.method, request.route.as_deref(), 1.0);
         }
         let response = {
             let _entered = span.enter();
@@ -324,7 +323,9 @@ where
                 let result = scoped.as_mut().await;
                 (result, scoped.take_value().map_or(Outcome::NotCalled, Cell::into_inner))
             };
-            finish(&span, request.as_ref(), outcome, started.elapsed(), init_duration);
+            let duration = started.elapsed();
+            let init_duration = invoked_function_arn.and_then(|arn| telemetry.start_metrics(&arn));
+            finish(&span, request.as_ref(), outcome, duration, init_duration);
             // The span ends when its last handle goes: now, so that this flush carries it.
             drop(span);
             telemetry.flush_after_invocation().await;
@@ -375,12 +376,16 @@ fn finish(
         span.record("otel.status_code", "error");
     }
 
+    // Every metric of the invocation is recorded here, after the response, the +1 of `http.server.active_requests`
+    // with its -1: the function serves one request at a time and only flushes read the metrics, between
+    // invocations, so the values they export are the same (but for a shutdown flush during an invocation).
     let trigger = if request.is_some() { Trigger::Http } else { Trigger::Other };
     if let Some(init_duration) = init_duration {
         metrics::coldstart(trigger, init_duration);
     }
     if let Some(request) = request {
         let route = request.route.as_deref();
+        metrics::active_requests(&request.method, route, 1.0);
         metrics::active_requests(&request.method, route, -1.0);
         metrics::request_duration(&request.method, route, status, error_type.as_deref(), duration);
     }

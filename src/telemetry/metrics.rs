@@ -197,6 +197,10 @@ fn attributes(key: &Key) -> Vec<KeyValue> {
 
 fn cached<T: Clone>(cache: &Mutex<HashMap<Key, T>>, key: &Key, create: impl FnOnce() -> T) -> T {
     let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    // Looked up before `entry`, which would copy the key (its labels) on every recording to find what is there.
+    if let Some(handle) = cache.get(key) {
+        return handle.clone();
+    }
     cache.entry(key.clone()).or_insert_with(create).clone()
 }
 

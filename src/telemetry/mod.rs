@@ -128,16 +128,19 @@ impl Telemetry {
         self.inner.as_ref().map_or(&[], |inner| &inner.settings.propagators)
     }
 
-    /// On the first invocation only: completes the resource with the account in `invoked_function_arn`, starts the
-    /// metrics pipeline with it, and returns how long the init phase took.
+    /// Whether this invocation is the process's first (a cold start): true once only.
+    fn take_coldstart(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.cold.swap(false, Ordering::Relaxed))
+    }
+
+    /// After the first invocation's response: completes the resource with the account in `invoked_function_arn`,
+    /// starts the metrics pipeline with it, and returns how long the init phase took.
     ///
     /// Metrics start here because a meter provider's resource cannot change, and nothing is recorded before the first
-    /// invocation anyway; the span exporter takes the new resource at the first flush.
-    fn first_invocation(&self, invoked_function_arn: &str) -> Option<Duration> {
+    /// invocation's response anyway; the span exporter takes the new resource at the first flush. Building the
+    /// pipeline is the costliest step of an invocation's telemetry: the client already has its response.
+    fn start_metrics(&self, invoked_function_arn: &str) -> Option<Duration> {
         let inner = self.inner.as_ref()?;
-        if !inner.cold.swap(false, Ordering::Relaxed) {
-            return None;
-        }
         let resource = resource::resource(&inner.settings, resource::account_id(invoked_function_arn));
         inner.delivery.set_resource(resource.clone());
         let pipeline = metrics::pipeline(resource, inner.settings.temporality);

@@ -2,7 +2,7 @@
 //!
 //! `cloud.account.id` is not in Lambda's environment variables. The function learns it from the ARN of its first
 //! invocation (`Lambda-Runtime-Invoked-Function-Arn`), so the resource is built twice: without the account at start-up,
-//! and complete at the first invocation, before anything has been exported (see `Telemetry::first_invocation`).
+//! and complete at the first invocation, before anything has been exported (see `Telemetry::start_metrics`).
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
