@@ -584,11 +584,13 @@ mod tests {
             assert_eq!(attribute(server, key), Some(value), "{key}");
         }
         assert_eq!(attribute(server, "error.type"), None);
+        assert_eq!(server.attributes.len(), 9, "docs/telemetry.md's attributes, no others: {:#?}", server.attributes);
         assert_eq!(server.status, Status::Unset);
         for name in ["decode body", "greeting"] {
             let child = spans.iter().find(|span| span.name == name).unwrap_or_else(|| panic!("no {name:?} span"));
             assert_eq!(child.span_kind, SpanKind::Internal);
             assert_eq!(child.parent_span_id, server.span_context.span_id(), "{name}");
+            assert!(child.attributes.is_empty(), "{name}: {:#?}", child.attributes);
         }
         assert_eq!(spans.len(), 3, "{spans:#?}");
         let resource = collector.resource.lock().unwrap().clone().expect("the resource, completed");

@@ -51,8 +51,17 @@ where
         .event_format(LambdaFormat { json: settings.log_format == LogFormat::Json })
         .with_writer(output)
         .with_filter(output_filter);
-    let opentelemetry = tracer
-        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter_fn(for_opentelemetry)));
+    // Spans carry the attributes docs/telemetry.md lists and no others: the layer's code location, thread, target and
+    // busy/idle time attributes would be built for every span before the response, and encoded in every export.
+    let opentelemetry = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(for_opentelemetry))
+    });
     // Correlation comes after the OpenTelemetry layer: it reads the ids that layer assigns when a span is entered.
     Registry::default().with(opentelemetry).with(Correlation::default()).with(output)
 }
