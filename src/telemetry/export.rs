@@ -220,7 +220,7 @@ pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, E
     let spans = match traces.protocol {
         Protocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
-            .with_http_client(OtlpHttpClient::new(tls::https_connector(roots)?, timeout(traces)))
+            .with_http_client(OtlpHttpClient::new(roots, timeout(traces))?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(&traces.endpoint)
             .with_timeout(timeout(traces))
@@ -246,7 +246,7 @@ pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, E
     let metrics = match metrics_settings.protocol {
         Protocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
-            .with_http_client(OtlpHttpClient::new(tls::https_connector(roots)?, timeout(metrics_settings)))
+            .with_http_client(OtlpHttpClient::new(roots, timeout(metrics_settings))?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(&metrics_settings.endpoint)
             .with_timeout(timeout(metrics_settings))

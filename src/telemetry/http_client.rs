@@ -1,35 +1,51 @@
-//! The HTTP exporters' client: hyper's legacy client, already in the binary for the Lambda runtime, over the
-//! [`tls`](super::tls) connector, speaking HTTP/1.1.
+//! The HTTP exporters' client: hyper's legacy client, already in the binary for the Lambda runtime, speaking HTTP/1.1,
+//! over plain TCP to an `http://` collector and over the [`tls`](super::tls) connector to an `https://` one (so that
+//! no TLS configuration is built at start-up for a collector that never handshakes).
 //!
 //! Not opentelemetry-http's `HyperClient`: its feature turns on hyper-util's HTTP/2 support, which puts h2's client
 //! into every hyper-util client of the binary, the runtime's included, though OTLP/HTTP goes over HTTP/1.1 here and
 //! only tonic speaks HTTP/2. Without it `bootstrap` is 0.85 MB smaller, which pays for most of TLS.
 
 use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use lambda_http::http::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lambda_http::Error as BoxError;
+use lambda_http::http::{Request, Response, Uri};
+use lambda_http::tower::Service;
 use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::ExporterBuildError;
+use rustls::RootCertStore;
+use tokio::net::TcpStream;
+
+use super::tls;
 
 /// An OTLP response is an empty or small protobuf message; anything larger is not one.
 const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct OtlpHttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     /// The limit of one request, response body included.
     timeout: Duration,
 }
 
 impl OtlpHttpClient {
-    pub fn new(connector: HttpsConnector<HttpConnector>, timeout: Duration) -> Self {
-        OtlpHttpClient { client: Client::builder(TokioExecutor::new()).build(connector), timeout }
+    /// A client for a collector whose certificate must chain to `roots`, or for an `http://` one without them.
+    pub fn new(roots: Option<RootCertStore>, timeout: Duration) -> Result<Self, ExporterBuildError> {
+        let connector = match roots {
+            Some(roots) => Connector::Tls(tls::https_connector(roots)?),
+            None => Connector::Tcp(HttpConnector::new()),
+        };
+        Ok(OtlpHttpClient { client: Client::builder(TokioExecutor::new()).build(connector), timeout })
     }
 
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
@@ -57,6 +73,38 @@ impl HttpClient for OtlpHttpClient {
         tokio::time::timeout(self.timeout, self.send(request))
             .await
             .map_err(|_| format!("no response within {:?}", self.timeout))?
+    }
+}
+
+/// Plain TCP or TLS, as one connector type: the binary holds one client for both.
+#[derive(Debug, Clone)]
+enum Connector {
+    Tcp(HttpConnector),
+    Tls(HttpsConnector<HttpConnector>),
+}
+
+type Connecting = Pin<Box<dyn Future<Output = Result<MaybeHttpsStream<TokioIo<TcpStream>>, BoxError>> + Send>>;
+
+impl Service<Uri> for Connector {
+    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            Connector::Tcp(connector) => connector.poll_ready(cx).map_err(Into::into),
+            Connector::Tls(connector) => connector.poll_ready(cx),
+        }
+    }
+
+    fn call(&mut self, uri: Uri) -> Connecting {
+        match self {
+            Connector::Tcp(connector) => {
+                let connecting = connector.call(uri);
+                Box::pin(async move { Ok(MaybeHttpsStream::Http(connecting.await?)) })
+            }
+            Connector::Tls(connector) => connector.call(uri),
+        }
     }
 }
 

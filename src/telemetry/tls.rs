@@ -39,13 +39,12 @@ pub fn roots(exporter: &settings::Exporter) -> Result<Option<RootCertStore>, Exp
     Ok(Some(roots))
 }
 
-/// hyper's connector for the HTTP exporters: TLS where the URL says `https`, plain TCP for `http`.
-pub fn https_connector(roots: Option<RootCertStore>) -> Result<HttpsConnector<HttpConnector>, ExporterBuildError> {
+/// hyper's connector for an HTTP exporter whose collector's certificate must chain to `roots`.
+pub fn https_connector(roots: RootCertStore) -> Result<HttpsConnector<HttpConnector>, ExporterBuildError> {
     let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|error| ExporterBuildError::InternalFailure(format!("TLS: {error}")))?
-        // An http:// exporter never handshakes: no roots to build for it.
-        .with_root_certificates(roots.unwrap_or_else(RootCertStore::empty))
+        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(HttpsConnectorBuilder::new().with_tls_config(config).https_or_http().enable_http1().build())
 }
@@ -95,8 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn the_http_connector_is_built_for_both_schemes() {
-        assert!(https_connector(None).is_ok());
-        assert!(https_connector(roots_of("https://otlp.example.com", None)).is_ok());
+    fn the_https_connector_is_built_with_the_bundled_roots() {
+        assert!(https_connector(roots_of("https://otlp.example.com", None).unwrap()).is_ok());
     }
 }
