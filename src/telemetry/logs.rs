@@ -5,13 +5,12 @@
 //! layer takes this crate's spans (and its warnings and errors, as span events) at any log level, and nothing from
 //! other crates, so the exporter's own HTTP client never becomes a span of the trace it is exporting.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute::FAAS_INVOCATION_ID;
-use serde_json::Value;
 use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber, span};
@@ -146,45 +145,107 @@ impl Visit for FieldValue {
     }
 }
 
-/// An event's message and fields, as JSON values.
-#[derive(Default)]
+/// An event's message, and its other fields already written as the line's format has them, each value as JSON: one
+/// string for all of them rather than a value each, as the line is written after every response.
 struct Fields {
+    json: bool,
     message: String,
-    fields: Vec<(&'static str, Value)>,
+    written: String,
 }
 
 impl Fields {
-    fn add(&mut self, field: &Field, value: Value) {
-        match (field.name(), value) {
-            ("message", Value::String(message)) => self.message = message,
-            (name, value) => self.fields.push((name, value)),
+    fn new(json: bool) -> Self {
+        Fields { json, message: String::new(), written: String::new() }
+    }
+
+    /// Starts a field: `,"name":` in JSON, ` name=` in text; its value follows.
+    fn name(&mut self, field: &Field) -> &mut String {
+        if self.json {
+            self.written.push(',');
+            let _ = write_json_str(&mut self.written, field.name());
+            self.written.push(':');
+        } else {
+            let _ = write!(self.written, " {}=", field.name());
         }
+        &mut self.written
     }
 }
 
 impl Visit for Fields {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.add(field, Value::from(value));
+        // As serde_json writes a float: shortest round trip, `null` for what JSON cannot hold.
+        let _ = match serde_json::Number::from_f64(value) {
+            Some(number) => write!(self.name(field), "{number}"),
+            None => self.name(field).write_str("null"),
+        };
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.add(field, Value::from(value));
+        let _ = write!(self.name(field), "{value}");
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.add(field, Value::from(value));
+        let _ = write!(self.name(field), "{value}");
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.add(field, Value::from(value));
+        let _ = write!(self.name(field), "{value}");
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.add(field, Value::from(value));
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write_json_str(self.name(field), value);
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.add(field, Value::from(format!("{value:?}")));
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let written = self.name(field);
+            written.push('"');
+            let _ = write!(JsonEscaped(written), "{value:?}");
+            written.push('"');
+        }
+    }
+}
+
+/// Writes `text` as a JSON string.
+fn write_json_str(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    out.write_char('"')?;
+    JsonEscaped(&mut *out).write_str(text)?;
+    out.write_char('"')
+}
+
+/// Escapes what is written through it as the inside of a JSON string, as serde_json does: quote, backslash and
+/// control characters only.
+struct JsonEscaped<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for JsonEscaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut unescaped = 0;
+        for (index, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => Some("\\\""),
+                b'\\' => Some("\\\\"),
+                b'\n' => Some("\\n"),
+                b'\r' => Some("\\r"),
+                b'\t' => Some("\\t"),
+                0x08 => Some("\\b"),
+                0x0c => Some("\\f"),
+                0x00..=0x1f => None,
+                _ => continue,
+            };
+            self.0.write_str(&text[unescaped..index])?;
+            match escape {
+                Some(escape) => self.0.write_str(escape)?,
+                None => write!(self.0, "\\u{byte:04x}")?,
+            }
+            unescaped = index + 1;
+        }
+        self.0.write_str(&text[unescaped..])
     }
 }
 
@@ -210,9 +271,7 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        let mut fields = Fields::default();
+        let mut fields = Fields::new(self.json);
         event.record(&mut fields);
         // The innermost span that has each id: a log line in a child span carries the child's span id and the
         // invocation's request id.
@@ -223,34 +282,32 @@ where
             request_id = request_id.or_else(|| extensions.get::<RequestId>().map(|id| id.0.clone()));
         }
         let metadata = event.metadata();
-        let (trace_id, span_id) = ids.map(|ids| (ids.trace_id.to_string(), ids.span_id.to_string())).unzip();
-        let correlation =
-            [("trace_id", trace_id.as_deref()), ("span_id", span_id.as_deref()), ("request_id", request_id.as_deref())];
+        // Written pair by pair rather than as a map, to keep the order a reader scans in.
         if self.json {
-            // Written pair by pair rather than as a map, to keep the order a reader scans in.
-            let mut line: Vec<(&str, Value)> = vec![
-                ("timestamp", timestamp.into()),
-                ("level", metadata.level().as_str().into()),
-                ("message", fields.message.into()),
-                ("target", metadata.target().into()),
-            ];
-            line.extend(fields.fields);
-            line.extend(correlation.into_iter().filter_map(|(name, value)| Some((name, value?.into()))));
-            writer.write_char('{')?;
-            for (index, (name, value)) in line.into_iter().enumerate() {
-                let separator = if index == 0 { "" } else { "," };
-                write!(writer, "{separator}{}:{value}", Value::from(name))?;
+            // The timestamp's characters (digits, `-`, `:`, `.`, `T`, `Z`) need no escaping.
+            writer.write_str("{\"timestamp\":\"")?;
+            SystemTime.format_time(&mut writer)?;
+            write!(writer, "\",\"level\":\"{}\",\"message\":", metadata.level())?;
+            write_json_str(&mut writer, &fields.message)?;
+            writer.write_str(",\"target\":")?;
+            write_json_str(&mut writer, metadata.target())?;
+            writer.write_str(&fields.written)?;
+            if let Some(ids) = ids {
+                write!(writer, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", ids.trace_id, ids.span_id)?;
+            }
+            if let Some(request_id) = request_id {
+                writer.write_str(",\"request_id\":")?;
+                write_json_str(&mut writer, &request_id)?;
             }
             writeln!(writer, "}}")
         } else {
-            write!(writer, "{timestamp} {:>5} {}: {}", metadata.level(), metadata.target(), fields.message)?;
-            for (name, value) in fields.fields {
-                write!(writer, " {name}={value}")?;
+            SystemTime.format_time(&mut writer)?;
+            write!(writer, " {:>5} {}: {}{}", metadata.level(), metadata.target(), fields.message, fields.written)?;
+            if let Some(ids) = ids {
+                write!(writer, " trace_id={} span_id={}", ids.trace_id, ids.span_id)?;
             }
-            for (name, value) in correlation {
-                if let Some(value) = value {
-                    write!(writer, " {name}={value}")?;
-                }
+            if let Some(request_id) = request_id {
+                write!(writer, " request_id={request_id}")?;
             }
             writeln!(writer)
         }
@@ -265,6 +322,7 @@ mod tests {
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::metrics::data::ResourceMetrics;
     use opentelemetry_sdk::trace::SpanData;
+    use serde_json::Value;
     use std::io;
     use std::sync::{Arc, Mutex};
     use tokio::time::Instant;
@@ -347,6 +405,39 @@ mod tests {
         assert_eq!((child["level"].as_str(), child["request_id"].as_str()), (Some("WARN"), Some("request-1")));
         assert_eq!(child["trace_id"], trace_id, "the same trace");
         assert_ne!(child["span_id"], invocation["span_id"], "the child's own span");
+    }
+
+    #[test]
+    fn field_values_are_written_as_json() {
+        let lines = logged(&settings(&[]), || {
+            tracing::info!(
+                float = 0.125,
+                whole = 2.0,
+                nan = f64::NAN,
+                negative = -3,
+                big = u64::MAX,
+                yes = true,
+                text = "say \"hi\"\n",
+                debug = ?Some("x"),
+                "a \"quoted\" message"
+            );
+        });
+        let [line] = &lines[..] else { panic!("{lines:#?}") };
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["message"], "a \"quoted\" message");
+        assert_eq!((value["float"].as_f64(), value["negative"].as_i64()), (Some(0.125), Some(-3)));
+        assert_eq!((value["big"].as_u64(), value["yes"].as_bool()), (Some(u64::MAX), Some(true)));
+        assert_eq!((value["text"].as_str(), value["debug"].as_str()), (Some("say \"hi\"\n"), Some("Some(\"x\")")));
+        assert!(value["nan"].is_null(), "{line}");
+        assert!(line.contains(r#","whole":2.0,"#), "floats as serde_json writes them: {line}");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let text: String = (0u8..0x20).map(char::from).chain("\"\\/é€\u{7f}😀".chars()).collect();
+        let mut written = String::new();
+        write_json_str(&mut written, &text).unwrap();
+        assert_eq!(written, serde_json::to_string(&text).unwrap());
     }
 
     #[test]
