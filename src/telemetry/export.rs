@@ -350,11 +350,10 @@ impl Delivery {
         let _ = self.metrics.set(reader);
     }
 
-    /// Exports the buffered spans and the metrics, traces and metrics in parallel, all within `limit`.
+    /// Exports the buffered spans and the metrics, traces and metrics in parallel, all before `deadline`.
     ///
     /// Never fails: a failure is logged, what was not exported stays buffered, and the backoff starts.
-    pub async fn flush(&self, limit: Duration, policy: Policy) -> Flushed {
-        let deadline = Instant::now() + limit;
+    pub async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
         let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
             return Flushed::Busy;
         };
@@ -411,7 +410,7 @@ impl Delivery {
                 return Flushed::Delivered;
             }
             Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("no answer within {limit:?}"),
+            Err(_) => "no answer before the flush's deadline".to_string(),
         };
         let pause = state.backoff.failed(Instant::now());
         tracing::warn!(
@@ -599,21 +598,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_flush_keeps_the_spans_and_backs_off_then_a_later_one_delivers_them() {
         let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Nothing);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Nothing);
 
         fake.set(Collector::Refusing);
         buffer.push(span("a", true));
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Failed);
         assert_eq!(buffer.len(), 1, "kept for the next flush");
 
         buffer.push(span("b", true));
         let attempts = fake.attempts.load(Ordering::Relaxed);
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::BackingOff);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::BackingOff);
         assert_eq!(fake.attempts.load(Ordering::Relaxed), attempts, "no attempt while backing off");
 
         fake.set(Collector::Up);
         tokio::time::advance(INITIAL_BACKOFF).await;
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Delivered);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Delivered);
         assert_eq!(names(&fake.spans.lock().unwrap()), ["a", "b"]);
         assert!(buffer.is_empty());
     }
@@ -624,17 +623,17 @@ mod tests {
         fake.set(Collector::Hanging);
         buffer.push(span("a", true));
         let started = Instant::now();
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Failed);
         assert_eq!(started.elapsed(), LIMIT);
         assert_eq!(buffer.len(), 1);
 
         let started = Instant::now();
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::BackingOff);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::BackingOff);
         assert_eq!(started.elapsed(), Duration::ZERO);
 
         // The final flush ignores the backoff.
         fake.set(Collector::Up);
-        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
         assert_eq!(names(&fake.spans.lock().unwrap()), ["a"]);
     }
 
@@ -643,9 +642,9 @@ mod tests {
         let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
         fake.set(Collector::Hanging);
         buffer.push(span("a", true));
-        let (first, second) = tokio::join!(delivery.flush(LIMIT * 2, Policy::Invocation), async {
+        let (first, second) = tokio::join!(delivery.flush(Instant::now() + LIMIT * 2, Policy::Invocation), async {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            delivery.flush(LIMIT, Policy::Final).await
+            delivery.flush(Instant::now() + LIMIT, Policy::Final).await
         });
         assert_eq!((first, second), (Flushed::Failed, Flushed::Busy));
     }
@@ -664,10 +663,10 @@ mod tests {
 
         fake.set(Collector::Refusing);
         counter.add(1, &[KeyValue::new("k", "v")]);
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Failed);
         counter.add(1, &[KeyValue::new("k", "v")]);
         fake.set(Collector::Up);
-        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
         assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 2, "the failed delta batch, then the new one");
     }
 
@@ -679,9 +678,9 @@ mod tests {
         provider.meter("test").u64_counter("c").build().add(1, &[]);
 
         fake.set(Collector::Refusing);
-        assert_eq!(delivery.flush(LIMIT, Policy::Invocation).await, Flushed::Failed);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, Flushed::Failed);
         fake.set(Collector::Up);
-        assert_eq!(delivery.flush(LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
         assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 1);
     }
 }

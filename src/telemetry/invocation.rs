@@ -323,12 +323,13 @@ where
                 let result = scoped.as_mut().await;
                 (result, scoped.take_value().map_or(Outcome::NotCalled, Cell::into_inner))
             };
-            let duration = started.elapsed();
+            let posted = Instant::now();
+            let duration = posted - started;
             let init_duration = invoked_function_arn.and_then(|arn| telemetry.start_metrics(&arn));
             finish(&span, request.as_ref(), outcome, duration, init_duration);
             // The span ends when its last handle goes: now, so that this flush carries it.
             drop(span);
-            telemetry.flush_after_invocation().await;
+            telemetry.flush_after_invocation(posted).await;
             result
         })
     }
@@ -549,6 +550,36 @@ mod tests {
 
     fn attribute(span: &SpanData, key: &str) -> Option<Value> {
         span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
+    }
+
+    /// A collector that takes every export and never answers.
+    struct Hanging;
+
+    impl Exporters for Hanging {
+        fn export_spans(&self, _batch: Vec<SpanData>) -> ExportFuture<'_> {
+            Box::pin(std::future::pending())
+        }
+
+        fn export_metrics<'a>(&'a self, _batch: &'a ResourceMetrics) -> ExportFuture<'a> {
+            Box::pin(std::future::pending())
+        }
+
+        fn set_resource(&mut self, _resource: &Resource) {}
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_collector_that_never_answers_leaves_the_wrap_up_of_the_flush_timeout() {
+        let settings = Settings::parse(|name| match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("hello".to_string()),
+            "LAMBDA_OTEL_FLUSH_TIMEOUT_MS" => Some("100".to_string()),
+            _ => None,
+        });
+        let (telemetry, tracer) = Telemetry::start(settings.clone(), Box::new(Hanging), Instant::now());
+        let _subscriber = tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), std::io::sink));
+        let mut service = telemetry.layer().layer(service_fn(runtime));
+        let started = Instant::now();
+        service.call(invocation(seed_event().to_string(), "request-1", None)).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(100) - crate::telemetry::WRAP_UP);
     }
 
     #[tokio::test(flavor = "current_thread")]
