@@ -1062,7 +1062,7 @@ fn report(settings: &Settings, off: &[Cell], on: &[Cell], peer: &Peer, load_befo
          every export (tests/common/otlp.rs). The second table counts the SERVER spans it received, apigw-local's \
          and the functions', against the requests wrk completed (warm-up and the start-up check included; the few \
          requests in flight when a wrk run ends are served and traced without being counted), and what the \
-         functions logged about their exports: flushes that failed (each failure pauses exporting, 1 s at first, \
+         functions logged about their exports: flushes that failed (each failure pauses exporting, 100 ms at first, \
          while spans wait in a buffer of 2048) and spans dropped from that buffer. With telemetry on, \
          each function process also keeps its internal extension's `event/next` pending on the Runtime API (it \
          registers one so that it gets SIGTERM to flush at shutdown, src/telemetry/shutdown.rs): 2 connections \

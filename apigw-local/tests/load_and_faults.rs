@@ -425,11 +425,11 @@ async fn thirty_seconds_of_keep_alive_load_with_telemetry_on_are_all_answered_in
 /// detailed log of every span (some 100 lines a request) stays a few thousand lines a second.
 const PACED_CLIENTS: usize = 4;
 const PACE: Duration = Duration::from_millis(50);
-/// How long the collector stays dead: long enough for both binaries' exports to fail, short next to the function's
-/// backoff (after failures it pauses 1 s, then 2 s, 4 s, 8 s...).
+/// How long the collector stays dead: long enough for both binaries' exports to fail several times (the function
+/// pauses 0.1 s after its first failure, then 0.2 s, 0.4 s, ... up to 60 s).
 const OUTAGE: Duration = Duration::from_secs(2);
 /// How long after the restart the spans of new requests may take to arrive. After an outage of about 2.5 s (rotel
-/// starts in well under a second) the function's third pause ends at most 7 s after the kill; the gateway's batch
+/// starts in well under a second) the function's pause then in progress ends at most 6.3 s after the kill; the gateway's batch
 /// processor tries again every 100 ms. The rest is margin for a loaded machine.
 const RESUMED_WITHIN: Duration = Duration::from_secs(30);
 

@@ -46,14 +46,17 @@ pub const SPAN_BUFFER_CAPACITY: usize = 2048;
 /// SIGTERM before it kills the process.
 pub const FINAL_FLUSH_LIMIT: Duration = Duration::from_millis(400);
 
-/// The first pause after a failed flush; each further failure doubles it up to [`MAX_BACKOFF`].
-pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The first pause after a failed flush; each further failure doubles it up to [`MAX_BACKOFF`]. Short, because one
+/// failure is often one late answer: at a thousand invocations a second, a 1 s first pause filled the span buffer and
+/// dropped spans after a single missed deadline on a loaded machine. A dead collector costs a few more deadlines in its
+/// first seconds for it (at 0.1, 0.3, 0.7, 1.5 s, ...), then the pauses are as long.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts at a collector that keeps failing.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Delta metric batches kept while they cannot be exported. Each failure keeps one and backoff makes failures rare,
-/// so this covers minutes of a collector outage.
-const DELTA_BATCHES_KEPT: usize = 8;
+/// so this covers minutes of a collector outage (the 12th failure comes about 3 minutes into one).
+const DELTA_BATCHES_KEPT: usize = 12;
 
 /// Ended spans waiting for the next flush, at most `capacity` of them.
 #[derive(Debug)]
@@ -517,12 +520,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_from_one_second_to_a_minute_and_resets() {
+    fn backoff_doubles_from_a_tenth_of_a_second_to_a_minute_and_resets() {
         let start = Instant::now();
         let mut backoff = Backoff::default();
         assert!(backoff.ready(start));
-        let pauses: Vec<u64> = (0..9).map(|_| backoff.failed(start).as_secs()).collect();
-        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        let pauses: Vec<u128> = (0..13).map(|_| backoff.failed(start).as_millis()).collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000, 60000]);
         assert!(!backoff.ready(start + Duration::from_secs(59)));
         assert!(backoff.ready(start + Duration::from_secs(60)));
         for _ in 0..100 {
