@@ -34,8 +34,12 @@
 //!
 //! `APIGW_LOCAL`, `BOOTSTRAP`, `CARGO_LAMBDA` and `WRK` override where the programs are found.
 
+#[path = "../tests/common/cargo_lambda.rs"]
+mod cargo_lambda;
 #[path = "../tests/common/otlp.rs"]
 mod otlp;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -50,6 +54,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use otlp::{Mode, Protocol, Receiver, SpanKind};
+use stats::{ms, percentile};
 
 const CLIENT_CONNECTIONS: [usize; 4] = [1, 2, 4, 16];
 const FUNCTION_PROCESSES: [u16; 3] = [1, 2, 4];
@@ -438,32 +443,9 @@ struct CargoLambda {
 
 impl CargoLambda {
     fn start(settings: &Settings) -> Self {
-        // cargo-lambda wants a Cargo project to sit in even when it only serves the Lambda APIs; `[workspace]` keeps
-        // it from being taken for a member of this workspace, inside whose target directory it lives.
         let project = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("end-to-end-cargo-lambda");
-        std::fs::create_dir_all(project.join("src")).unwrap();
-        std::fs::write(
-            project.join("Cargo.toml"),
-            "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-        )
-        .unwrap();
-        std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let emulator = Process {
-            child: Command::new(&settings.cargo_lambda)
-                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
-                .current_dir(&project)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start cargo lambda watch"),
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "cargo lambda watch did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (child, port) = cargo_lambda::start_emulator(&settings.cargo_lambda, &project);
+        let emulator = Process { child };
         let function = Process {
             child: Command::new(&settings.bootstrap)
                 .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
@@ -915,18 +897,6 @@ fn peer(settings: &Settings) -> Peer {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The report.
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2}", duration.as_secs_f64() * 1000.0)
-}
 
 fn command_output(program: &Path, args: &[&str]) -> String {
     Command::new(program)

@@ -18,6 +18,8 @@
 mod otlp;
 #[path = "../tests/common/runtime_host.rs"]
 mod runtime_host;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use otlp::{Mode, Protocol, Receiver, refusing_endpoint};
 use runtime_host::{Event, Function, RuntimeHost, apigw_event};
 use serde_json::Value;
+use stats::{ms, percentile};
 
 /// A scenario stops after this long and reports what it measured (a collector that is not bounded would otherwise
 /// take hours).
@@ -316,20 +319,8 @@ async fn cold_starts(setup: &Setup, subjects: &[Subject], rounds: usize, templat
     measured
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2}", millis(duration))
 }
 
 fn ratio(numerator: Duration, denominator: Duration) -> f64 {

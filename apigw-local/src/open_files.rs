@@ -12,15 +12,15 @@ use std::sync::OnceLock;
 /// The limit before [`raise_to_hard_limit`] raised it; unset when it did not change it.
 static STARTED_WITH: OnceLock<libc::rlimit> = OnceLock::new();
 
-/// Raises this process's soft limit to its hard limit. Returns the soft limit before and after.
-pub fn raise_to_hard_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
+/// Raises this process's soft limit to its hard limit.
+pub fn raise_to_hard_limit() -> io::Result<()> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes into the struct it is given, which outlives the call.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
     if limit.rlim_cur >= limit.rlim_max {
-        return Ok((limit.rlim_cur, limit.rlim_cur));
+        return Ok(());
     }
     let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
     // SAFETY: setrlimit only reads the struct it is given, which outlives the call.
@@ -28,7 +28,7 @@ pub fn raise_to_hard_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
         return Err(io::Error::last_os_error());
     }
     let _ = STARTED_WITH.set(limit);
-    Ok((limit.rlim_cur, raised.rlim_cur))
+    Ok(())
 }
 
 /// The limit this process was started with, when [`raise_to_hard_limit`] has raised it since: the one to give back to

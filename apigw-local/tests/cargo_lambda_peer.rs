@@ -1,15 +1,16 @@
 //! `bootstrap` under a Runtime API that this project did not write: cargo-lambda's emulator, fed an event that
 //! apigw-local produced. Proves the function and the events are right, not merely consistent with each other.
 
+#[path = "common/cargo_lambda.rs"]
+mod cargo_lambda;
 mod common;
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use apigw_local::event::Api;
 use apigw_local::response::map_output;
+use cargo_lambda::start_emulator;
 use common::{bootstrap, catch_event, client, send};
 
 /// cargo-lambda from `CARGO_LAMBDA`, the project's tool venv, or PATH.
@@ -33,10 +34,6 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api() {
     let Some(cargo_lambda) = cargo_lambda() else {
@@ -54,31 +51,9 @@ async fn bootstrap_answers_an_apigw_local_event_under_cargo_lambdas_runtime_api(
     })
     .await;
 
-    // cargo-lambda wants a Cargo project to sit in, even when it only serves the Lambda APIs; `[workspace]` keeps
-    // it from being taken for a member of this workspace, inside whose target directory it lives.
     let project = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-lambda-peer");
-    std::fs::create_dir_all(project.join("src")).unwrap();
-    std::fs::write(
-        project.join("Cargo.toml"),
-        "[package]\nname = \"peer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
-    let port = free_port();
-    let _emulator = Killed(
-        Command::new(&cargo_lambda)
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
-            .current_dir(&project)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start cargo lambda watch"),
-    );
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "cargo lambda watch did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (emulator, port) = start_emulator(&cargo_lambda, &project);
+    let _emulator = Killed(emulator);
     let _function = Killed(
         Command::new(bootstrap())
             .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
