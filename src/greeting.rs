@@ -26,8 +26,11 @@ pub const DEFAULT_TIME: &str = "day";
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Greeting<'a> {
+    /// Who is greeted; `you` when absent.
     pub name: Option<&'a str>,
+    /// Where they are from; `World` when absent.
     pub city: Option<&'a str>,
+    /// The time of day of "Good …"; `day` when absent.
     pub time: Option<&'a str>,
     /// Has no default: without it the sentence simply has no "Happy …!" part.
     pub day: Option<&'a str>,

@@ -1,8 +1,7 @@
-//! The tutorial's "Hello, World!" Lambda function: the greeting itself, the API Gateway adapter around it, and the
-//! OpenTelemetry instrumentation around the adapter.
+//! The tutorial's "Hello, World!" Lambda function: the greeting itself ([`greeting`]) and the API Gateway adapter
+//! around it ([`handler`]). `main` wires them to the Lambda runtime with the `lambda-otel` telemetry.
 //!
 //! A library so that the `bootstrap` binary, the tests and fuzz targets all drive the same code.
 
 pub mod greeting;
 pub mod handler;
-pub mod telemetry;

@@ -17,7 +17,7 @@ static RUNTIME: LazyLock<Runtime> =
 
 /// Parses `data` as the function's event and checks the handler's answer: `200` with `{"greeting": …}` or `400` with
 /// `{"message": …}`, as `application/json`.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     // The event is JSON text: `lambda_http` takes a `&str`.
     let Ok(text) = std::str::from_utf8(data) else { return };
     if serde_json::from_str(text).is_ok_and(|event| lambda_http_panics_on(&event)) {

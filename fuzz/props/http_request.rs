@@ -59,7 +59,7 @@ static ROUTES: LazyLock<RouteTable> = LazyLock::new(|| RouteTable {
 });
 
 /// Reads `data` as what one client sent on one connection, and checks every request the function would get.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let whole = read_all(data, usize::MAX);
     let pieces = read_all(data, SMALL_READ);
     assert_eq!(whole, pieces, "the requests read depend on how the bytes arrived");

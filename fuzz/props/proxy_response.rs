@@ -11,7 +11,7 @@ const FRAMING_HEADERS: [&str; 3] = ["Connection", "Content-Length", "Transfer-En
 
 /// Maps `data` as a proxy output twice, as text (no binary media types) and with a binary `Accept` that makes a
 /// base64 body be decoded, and checks both results.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let text = map_output(data, None, &api(&[]));
     let binary = map_output(data, Some("application/octet-stream"), &api(&["*/*"]));
     for result in [&text, &binary] {

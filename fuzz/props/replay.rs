@@ -5,7 +5,7 @@ use std::panic::catch_unwind;
 use std::path::Path;
 
 /// Applies `check` to every committed input of `target` under `fuzz_dir`, and fails naming every input that broke it.
-pub fn replay(fuzz_dir: &str, target: &str, check: fn(&[u8])) {
+pub(crate) fn replay(fuzz_dir: &str, target: &str, check: fn(&[u8])) {
     let mut inputs = Vec::new();
     for kind in ["corpus", "regressions"] {
         let dir = Path::new(fuzz_dir).join(kind).join(target);

@@ -1,38 +1,41 @@
-//! The HTTP exporters' client: hyper's legacy client, already in the binary for the Lambda runtime, speaking HTTP/1.1,
-//! over plain TCP to an `http://` collector and over the [`tls`](super::tls) connector to an `https://` one (so that
-//! no TLS configuration is built at start-up for a collector that never handshakes).
+//! The HTTP exporters' client: hyper's legacy client (already in a Lambda binary for the Lambda runtime) speaking
+//! HTTP/1.1, over plain TCP to an `http://` collector and over the [`tls`](crate::tls) connector to an `https://` one
+//! (so that no TLS configuration is built at start-up for a collector that never handshakes). It runs on the tokio
+//! runtime whose context polls the export.
 //!
 //! Not opentelemetry-http's `HyperClient`: its feature turns on hyper-util's HTTP/2 support, which puts h2's client
 //! into every hyper-util client of the binary, the runtime's included, though OTLP/HTTP goes over HTTP/1.1 here and
 //! only tonic speaks HTTP/2. Without it `bootstrap` is 0.85 MB smaller, which pays for most of TLS.
 
-use std::error::Error;
+use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::{Request, Response, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lambda_http::Error as BoxError;
-use lambda_http::http::{Request, Response, Uri};
-use lambda_http::tower::Service;
 use opentelemetry_http::{HttpClient, HttpError};
-use opentelemetry_otlp::ExporterBuildError;
 use rustls::RootCertStore;
 use tokio::net::TcpStream;
+use tower_service::Service;
 
-use super::tls;
+use crate::error::Error;
+use crate::tls;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// An OTLP response is an empty or small protobuf message; anything larger is not one.
 const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 
+/// The OTLP exporters' HTTP client.
 #[derive(Debug, Clone)]
-pub struct OtlpHttpClient {
+pub(crate) struct OtlpHttpClient {
     client: Client<Connector, Full<Bytes>>,
     /// The limit of one request, response body included.
     timeout: Duration,
@@ -40,7 +43,7 @@ pub struct OtlpHttpClient {
 
 impl OtlpHttpClient {
     /// A client for a collector whose certificate must chain to `roots`, or for an `http://` one without them.
-    pub fn new(roots: Option<RootCertStore>, timeout: Duration) -> Result<Self, ExporterBuildError> {
+    pub(crate) fn new(roots: Option<RootCertStore>, timeout: Duration) -> Result<Self, Error> {
         let connector = match roots {
             Some(roots) => Connector::Tls(tls::https_connector(roots)?),
             None => Connector::Tcp(HttpConnector::new()),

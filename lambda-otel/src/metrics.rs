@@ -6,7 +6,7 @@
 //! annotations), an int `http.response.status_code` (facade labels are strings) and an up-down counter for
 //! `http.server.active_requests` (bridges map the facade's gauge to a last-value gauge, which does not add up across
 //! execution environments). Every metric is in [`CATALOGUE`] with its instrument, unit and description, so each name
-//! is exactly one OpenTelemetry instrument, hence one stream (pitfall 7).
+//! is exactly one OpenTelemetry instrument, hence one stream: two instruments of one name would export as duplicate streams.
 //!
 //! The functions at the bottom are the only places that record: names and attributes live in this one file.
 
@@ -32,7 +32,7 @@ use opentelemetry_semantic_conventions::metric::{
 
 /// The semantic conventions' buckets for `http.server.request.duration`, in seconds; `faas.init_duration` uses them
 /// too (a Rust function's cold start is tens of milliseconds, squarely in this range).
-pub const DURATION_BUCKETS: [f64; 14] =
+pub(crate) const DURATION_BUCKETS: [f64; 14] =
     [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +93,14 @@ const CATALOGUE: [Definition; 6] = [
 const INT_ATTRIBUTES: [&str; 1] = [HTTP_RESPONSE_STATUS_CODE];
 
 /// A meter provider whose metrics are read on demand, with the recorder that feeds it from the `metrics` facade.
-pub struct MetricsPipeline {
+pub(crate) struct MetricsPipeline {
     pub provider: SdkMeterProvider,
     pub reader: Arc<ManualReader>,
     pub recorder: OtelRecorder,
 }
 
 /// Builds the metrics pipeline for `resource`; the caller installs the recorder.
-pub fn pipeline(resource: Resource, temporality: Temporality) -> MetricsPipeline {
+pub(crate) fn pipeline(resource: Resource, temporality: Temporality) -> MetricsPipeline {
     let reader = Arc::new(ManualReader::builder().with_temporality(temporality).build());
     let provider =
         SdkMeterProvider::builder().with_resource(resource).with_reader(SharedReader(reader.clone())).build();
@@ -111,7 +111,7 @@ pub fn pipeline(resource: Resource, temporality: Temporality) -> MetricsPipeline
 
 /// Lets the delivery collect from the reader the meter provider owns.
 #[derive(Debug)]
-pub struct SharedReader(pub Arc<ManualReader>);
+pub(crate) struct SharedReader(pub Arc<ManualReader>);
 
 impl MetricReader for SharedReader {
     fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
@@ -146,7 +146,7 @@ enum OtelInstrument {
 /// A facade counter is a counter, a facade gauge an up-down counter (increment and decrement add, `set` adds the
 /// difference), a facade histogram a histogram. A name outside the catalogue, or used as the wrong kind, records
 /// nothing: the catalogue is the contract.
-pub struct OtelRecorder {
+pub(crate) struct OtelRecorder {
     instruments: HashMap<&'static str, OtelInstrument>,
     // Handles are kept per key so that a gauge's `set` and a counter's `absolute` know the value before.
     counters: Mutex<HashMap<Key, Counter>>,
@@ -155,7 +155,7 @@ pub struct OtelRecorder {
 }
 
 impl OtelRecorder {
-    pub fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter) -> Self {
         let instruments = CATALOGUE
             .iter()
             .map(|definition| {
@@ -314,7 +314,7 @@ impl HistogramFn for OtelHistogram {
 
 /// What triggered an invocation, as `faas.trigger` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// An API Gateway request.
     Http,
     /// Anything else (an event this function does not understand).
@@ -322,7 +322,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::Http => "http",
             Trigger::Other => "other",
@@ -335,14 +335,14 @@ fn label(key: &'static str, value: impl Into<SharedString>) -> Label {
 }
 
 /// An HTTP request began (`+1`) or ended (`-1`).
-pub fn active_requests(method: &str, route: Option<&str>, delta: f64) {
+pub(crate) fn active_requests(method: &str, route: Option<&str>, delta: f64) {
     let mut labels = vec![label(HTTP_REQUEST_METHOD, method.to_string())];
     labels.extend(route.map(|route| label(HTTP_ROUTE, route.to_string())));
     metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, labels).increment(delta);
 }
 
 /// An HTTP request was answered with `status` (none if the handler never answered) after `duration`.
-pub fn request_duration(
+pub(crate) fn request_duration(
     method: &str,
     route: Option<&str>,
     status: Option<u16>,
@@ -357,7 +357,7 @@ pub fn request_duration(
 }
 
 /// An invocation ended: counted in `faas.invocations` if it succeeded, in `faas.errors` with its `error.type` if not.
-pub fn invocation(trigger: Trigger, method: Option<&str>, error_type: Option<&str>) {
+pub(crate) fn invocation(trigger: Trigger, method: Option<&str>, error_type: Option<&str>) {
     let mut labels = vec![label(FAAS_TRIGGER, trigger.as_str())];
     labels.extend(method.map(|method| label(HTTP_REQUEST_METHOD, method.to_string())));
     match error_type {
@@ -370,7 +370,7 @@ pub fn invocation(trigger: Trigger, method: Option<&str>, error_type: Option<&st
 }
 
 /// The execution environment's first invocation: one cold start, which took `init_duration` to get ready.
-pub fn coldstart(trigger: Trigger, init_duration: Duration) {
+pub(crate) fn coldstart(trigger: Trigger, init_duration: Duration) {
     let labels = vec![label(FAAS_TRIGGER, trigger.as_str())];
     metrics::counter!(FAAS_COLDSTARTS, labels.clone()).increment(1);
     metrics::histogram!(FAAS_INIT_DURATION, labels).record(init_duration.as_secs_f64());

@@ -18,7 +18,7 @@ use lambda_http::Error as BoxError;
 use lambda_http::http::Request;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::Telemetry;
+use crate::Telemetry;
 
 /// The name Lambda lists the extension under.
 const EXTENSION_NAME: &str = "hello-lambda-otel-flush";
@@ -30,7 +30,7 @@ type ApiClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Registers the extension (when there is a Runtime API) and flushes once more, then exits, on SIGTERM or SIGINT.
 /// Must be awaited during init, before the runtime asks for its first event.
-pub async fn install(telemetry: &Telemetry) {
+pub(crate) async fn install(telemetry: &Telemetry) {
     if !telemetry.is_enabled() {
         return;
     }
@@ -47,7 +47,7 @@ pub async fn install(telemetry: &Telemetry) {
     tokio::spawn(async move {
         let signal = terminated().await;
         tracing::debug!(signal, "flushing telemetry before exiting");
-        telemetry.flush_final().await;
+        telemetry.flush().await;
         std::process::exit(0);
     });
 }

@@ -1,12 +1,12 @@
 //! Log lines on stdout, as Lambda's log settings ask, each carrying the ids that join it to its trace.
 //!
-//! Two layers see every span, each with its own filter (pitfall 8: one global filter would also decide which spans
+//! Two layers see every span, each with its own filter (one global filter would also decide which spans
 //! become OpenTelemetry spans): the log output takes what `AWS_LAMBDA_LOG_LEVEL`/`RUST_LOG` allow, the OpenTelemetry
-//! layer takes this crate's spans (and its warnings and errors, as span events) at any log level, and nothing from
+//! layer takes the spans of this crate and of the crates the function names (and their warnings and errors, as span events) at any log level, and nothing from
 //! other crates, so the exporter's own HTTP client never becomes a span of the trace it is exporting.
 
 use std::fmt::{self, Write as _};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::SdkTracer;
@@ -25,25 +25,35 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-use super::settings::{LogFormat, Settings};
+use crate::settings::{LogFormat, Settings};
 
-/// Installs the process's subscriber: the log output, and the OpenTelemetry layer when there is a `tracer`.
-pub fn install(settings: &Settings, tracer: Option<SdkTracer>) {
-    if let Err(error) = subscriber(settings, tracer, std::io::stdout).try_init() {
+/// Installs the process's subscriber: the log output, and the OpenTelemetry layer when there is a `tracer`, which
+/// takes the spans of this crate and of `traced_crates`.
+pub(crate) fn install(settings: &Settings, tracer: Option<SdkTracer>, traced_crates: Vec<&'static str>) {
+    if let Err(error) = subscriber(settings, tracer, traced_crates, std::io::stdout).try_init() {
         eprintln!("{}: logging was already set up, keeping it: {error}", env!("CARGO_PKG_NAME"));
     }
 }
 
 /// The subscriber [`install`] installs, writing to `output` (stdout, except in tests).
-pub fn subscriber<W>(settings: &Settings, tracer: Option<SdkTracer>, output: W) -> impl Subscriber + Send + Sync
+pub(crate) fn subscriber<W>(
+    settings: &Settings,
+    tracer: Option<SdkTracer>,
+    traced_crates: Vec<&'static str>,
+    output: W,
+) -> impl Subscriber + Send + Sync
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
+    let traced = Traced::new(traced_crates);
     // The output also sees the spans the trace is made of, whatever the log level: a per-layer filter hides the spans
     // it rejects from the formatter, and a WARN line inside an INFO span would lose its ids.
     let levels = settings.log_filter.clone();
-    let output_filter = filter_fn(move |metadata| {
-        (metadata.is_span() && for_opentelemetry(metadata)) || levels.would_enable(metadata.target(), metadata.level())
+    let output_filter = filter_fn({
+        let traced = traced.clone();
+        move |metadata| {
+            (metadata.is_span() && traced.wants(metadata)) || levels.would_enable(metadata.target(), metadata.level())
+        }
     });
     let output = tracing_subscriber::fmt::layer()
         .fmt_fields(NoSpanFields)
@@ -59,17 +69,31 @@ where
             .with_threads(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_filter(filter_fn(for_opentelemetry))
+            .with_filter(filter_fn(move |metadata| traced.wants(metadata)))
     });
     // Correlation comes after the OpenTelemetry layer: it reads the ids that layer assigns when a span is entered.
     Registry::default().with(opentelemetry).with(Correlation::default()).with(output)
 }
 
-fn for_opentelemetry(metadata: &Metadata<'_>) -> bool {
-    const CRATE: &str = env!("CARGO_CRATE_NAME");
-    let target = metadata.target();
-    let ours = target.strip_prefix(CRATE).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
-    ours && (metadata.is_span() || *metadata.level() <= Level::WARN)
+/// The crates whose spans, and the warnings and errors inside them, the OpenTelemetry layer takes: this one (the
+/// invocation's span) and the function's.
+#[derive(Debug, Clone)]
+struct Traced(Arc<[&'static str]>);
+
+impl Traced {
+    fn new(mut crates: Vec<&'static str>) -> Self {
+        crates.push(env!("CARGO_CRATE_NAME"));
+        Traced(crates.into())
+    }
+
+    fn wants(&self, metadata: &Metadata<'_>) -> bool {
+        let target = metadata.target();
+        let traced = self
+            .0
+            .iter()
+            .any(|name| target.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")));
+        traced && (metadata.is_span() || *metadata.level() <= Level::WARN)
+    }
 }
 
 /// The OpenTelemetry ids of a span, kept in its extensions for the log lines inside it; written out as hex only by a
@@ -317,8 +341,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::Telemetry;
-    use crate::telemetry::export::{ExportFuture, Exporters};
+    use crate::Telemetry;
+    use crate::delivery::{ExportFuture, Exporters};
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::metrics::data::ResourceMetrics;
     use opentelemetry_sdk::trace::SpanData;
@@ -369,10 +393,10 @@ mod tests {
 
     /// Logs `f`'s events through the subscriber `settings` describe, with an OpenTelemetry layer.
     fn logged(settings: &Settings, f: impl FnOnce()) -> Vec<String> {
-        let (_telemetry, tracer) = Telemetry::start(settings.clone(), Box::new(Nowhere), Instant::now());
+        let (_telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(Nowhere), Instant::now());
         let lines = Lines::default();
         let writer = lines.clone();
-        let subscriber = subscriber(settings, Some(tracer), move || writer.clone());
+        let subscriber = subscriber(settings, Some(tracer), vec![], move || writer.clone());
         tracing::subscriber::with_default(subscriber, f);
         lines.take()
     }

@@ -29,9 +29,10 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::Telemetry;
-use super::metrics::{self, Trigger};
-use super::propagation::{self, Headers};
+use crate::Telemetry;
+use crate::metrics::{self, Trigger};
+use crate::parent;
+use otlp_setup::Headers;
 
 tokio::task_local! {
     /// How far the handler got in the current invocation; set by [`RecordStatus`], read by the layer.
@@ -63,6 +64,7 @@ pub struct RecordStatus<S> {
 }
 
 impl<S> RecordStatus<S> {
+    /// Wraps `inner`, the function's HTTP handler (a `lambda_http` service such as `service_fn(handler)`).
     pub fn new(inner: S) -> Self {
         RecordStatus { inner }
     }
@@ -258,7 +260,7 @@ pub struct InvocationLayer {
 }
 
 impl InvocationLayer {
-    pub fn new(telemetry: Telemetry) -> Self {
+    pub(crate) fn new(telemetry: Telemetry) -> Self {
         InvocationLayer { telemetry }
     }
 }
@@ -303,13 +305,10 @@ where
         let event = ApiGatewayEvent::parse(&invocation.body);
         let request = event.as_ref().map(HttpRequest::from_event);
         let headers = event.as_ref().map(ApiGatewayEvent::headers).unwrap_or_default();
-        let parent = propagation::parent(
-            telemetry.propagators(),
-            Headers(&headers),
-            invocation.context.xray_trace_id.as_deref(),
-        );
+        let parent =
+            parent::parent(telemetry.propagators(), Headers(&headers), invocation.context.xray_trace_id.as_deref());
         let span = server_span(request.as_ref(), &invocation.context, coldstart);
-        // Before the span is first entered: tracing-opentelemetry starts the OpenTelemetry span then (pitfall 2).
+        // Before the span is first entered: tracing-opentelemetry starts the OpenTelemetry span then.
         if let Err(error) = span.set_parent(parent) {
             tracing::debug!(%error, "the invocation span has no OpenTelemetry parent");
         }
@@ -410,13 +409,12 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler;
-    use crate::telemetry::export::{ExportFuture, Exporters};
-    use crate::telemetry::logs;
-    use crate::telemetry::settings::Settings;
+    use crate::delivery::{ExportFuture, Exporters};
+    use crate::logs;
+    use crate::settings::Settings;
     use hyper::body::Bytes;
     use lambda_http::lambda_runtime::Config;
-    use lambda_http::service_fn;
+    use lambda_http::{Body, service_fn};
     use opentelemetry::trace::{SpanKind, Status};
     use opentelemetry::{Key, Value};
     use opentelemetry_sdk::Resource;
@@ -424,7 +422,7 @@ mod tests {
     use opentelemetry_sdk::trace::SpanData;
     use std::sync::{Arc, Mutex};
 
-    const SEED_POST: &str = include_str!("../../tests/fixtures/apigw-local-seed-post.json");
+    const SEED_POST: &str = include_str!("../tests/fixtures/api-gateway-seed-post.json");
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:hello";
 
@@ -539,11 +537,18 @@ mod tests {
         LambdaInvocation { parts, body: Bytes::from(body), context }
     }
 
-    /// What the runtime's own service does with an invocation, down to the real handler: `lambda_http` reads the event
+    /// A handler that works in two spans of its own, as a function's handler does.
+    async fn greet(request: Request) -> Result<Response<Body>, BoxError> {
+        let _length = tracing::info_span!("decode body").in_scope(|| request.body().len());
+        let greeting = tracing::info_span!("greeting").in_scope(|| "Good day".to_string());
+        Ok(Response::new(Body::from(greeting)))
+    }
+
+    /// What the runtime's own service does with an invocation, down to the handler: `lambda_http` reads the event
     /// (and fails the invocation if it cannot), the wrapped handler answers.
     async fn runtime(invocation: LambdaInvocation) -> Result<(), BoxError> {
         let request = lambda_http::request::from_str(std::str::from_utf8(&invocation.body)?)?;
-        let mut handler = RecordStatus::new(service_fn(handler::handle));
+        let mut handler = RecordStatus::new(service_fn(greet));
         handler.call(request).await?;
         Ok(())
     }
@@ -574,20 +579,22 @@ mod tests {
             "LAMBDA_OTEL_FLUSH_TIMEOUT_MS" => Some("100".to_string()),
             _ => None,
         });
-        let (telemetry, tracer) = Telemetry::start(settings.clone(), Box::new(Hanging), Instant::now());
-        let _subscriber = tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), std::io::sink));
+        let (telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(Hanging), Instant::now());
+        let _subscriber =
+            tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), vec![], std::io::sink));
         let mut service = telemetry.layer().layer(service_fn(runtime));
         let started = Instant::now();
         service.call(invocation(seed_event().to_string(), "request-1", None)).await.unwrap();
-        assert_eq!(started.elapsed(), Duration::from_millis(100) - crate::telemetry::WRAP_UP);
+        assert_eq!(started.elapsed(), Duration::from_millis(100) - crate::WRAP_UP);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn each_invocation_is_one_server_span_its_metrics_and_a_flush() {
         let settings = Settings::parse(|name| (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hello".to_string()));
         let collector = Arc::new(Collector::default());
-        let (telemetry, tracer) = Telemetry::start(settings.clone(), Box::new(collector.clone()), Instant::now());
-        let _subscriber = tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), std::io::sink));
+        let (telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(collector.clone()), Instant::now());
+        let _subscriber =
+            tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), vec![], std::io::sink));
         let mut service = telemetry.layer().layer(service_fn(runtime));
 
         let mut event = seed_event();

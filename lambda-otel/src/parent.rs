@@ -4,37 +4,8 @@
 //! overwrites with the runtime's trace id (aws-lambda-rust-runtime#849): the caller's own header would be lost.
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry_aws::trace::XrayPropagator;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-
-use super::settings::Propagator;
-
-/// The header X-Ray uses, whatever its casing on the wire.
-const XRAY_HEADER: &str = "x-amzn-trace-id";
-
-/// Header name-value pairs, looked up case-insensitively (HTTP semantics; API Gateway passes names as the client
-/// sent them). Of a repeated name, the last value wins, as in API Gateway's single-value `headers`.
-#[derive(Debug, Clone, Copy)]
-pub struct Headers<'a>(pub &'a [(&'a str, &'a str)]);
-
-impl<'a> Headers<'a> {
-    /// The value of the header `name`, borrowed for as long as the headers are.
-    pub fn value(&self, name: &str) -> Option<&'a str> {
-        self.0.iter().rev().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| *value)
-    }
-}
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.value(key)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(name, _)| *name).collect()
-    }
-}
+use opentelemetry::trace::TraceContextExt as _;
+use otlp_setup::{Headers, Propagator};
 
 /// The parent of the invocation's span.
 ///
@@ -43,32 +14,15 @@ impl Extractor for Headers<'_> {
 /// `Lambda-Runtime-Trace-Id` is the parent: the same X-Ray format, set by Lambda for the invocation. It is taken only
 /// when X-Ray sampled it: without Lambda's active tracing it arrives with `Sampled=0`, and a parent-based sampler (the
 /// default) would then drop every trace of the function.
-pub fn parent(propagators: &[Propagator], headers: Headers<'_>, runtime_trace_id: Option<&str>) -> Context {
-    let mut context = Context::new();
-    let mut found = false;
-    for propagator in propagators {
-        let candidate = match propagator {
-            Propagator::Baggage => {
-                context = BaggagePropagator::new().extract_with_context(&context, &headers);
-                continue;
-            }
-            _ if found => continue,
-            Propagator::TraceContext => TraceContextPropagator::new().extract_with_context(&context, &headers),
-            Propagator::XRay => XrayPropagator::new().extract_with_context(&context, &headers),
-        };
-        if candidate.span().span_context().is_valid() {
-            context = candidate;
-            found = true;
-        }
+pub(crate) fn parent(propagators: &[Propagator], headers: Headers<'_>, runtime_trace_id: Option<&str>) -> Context {
+    let context = otlp_setup::extract(propagators, headers);
+    if context.span().span_context().is_valid() || !propagators.contains(&Propagator::XRay) {
+        return context;
     }
-    if let Some(runtime) = runtime_trace_id.filter(|_| !found && propagators.contains(&Propagator::XRay)) {
-        let candidate = XrayPropagator::new().extract_with_context(&context, &Headers(&[(XRAY_HEADER, runtime)]));
-        let span_context = candidate.span().span_context().clone();
-        if span_context.is_valid() && span_context.is_sampled() {
-            context = candidate;
-        }
+    match runtime_trace_id.and_then(otlp_setup::xray_span_context) {
+        Some(runtime) if runtime.is_valid() && runtime.is_sampled() => context.with_remote_span_context(runtime),
+        _ => context,
     }
-    context
 }
 
 #[cfg(test)]

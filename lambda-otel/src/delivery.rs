@@ -2,7 +2,7 @@
 //!
 //! Lambda freezes the process between invocations, so a background exporter thread would be frozen mid-export and
 //! wake up to timeouts; the SDK's batch processor and periodic reader also run exporters on threads without a tokio
-//! reactor (pitfalls 3 and 4). Instead, ended spans wait in a bounded in-memory [`SpanBuffer`], metrics wait in the
+//! reactor. Instead, ended spans wait in a bounded in-memory [`SpanBuffer`], metrics wait in the
 //! SDK's aggregation (read with a `ManualReader`), and the invocation layer calls [`Delivery::flush`] on the function's
 //! own tokio runtime after each response is posted and before the next event is fetched.
 //!
@@ -11,19 +11,15 @@
 //! skipped with an exponential [`Backoff`], so a dead or hanging collector costs nearly nothing per invocation while
 //! spans keep buffering up to the bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
-use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
-use opentelemetry_otlp::{
-    ExporterBuildError, MetricExporter, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
+use opentelemetry_otlp::{MetricExporter, SpanExporter};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -33,26 +29,26 @@ use opentelemetry_sdk::metrics::{ManualReader, Temporality};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::time::{Instant, timeout_at};
 
-use super::http_client::OtlpHttpClient;
-use super::settings::{self, Protocol, Settings};
-use super::tls;
+use otlp_setup::ExporterConfig;
+
+use crate::settings::Settings;
 
 /// The most ended spans kept while they cannot be exported; beyond it the oldest are dropped (and counted). At a few
 /// spans per invocation this is hundreds of invocations, well beyond the longest backoff at any realistic rate of
 /// requests for one execution environment, in a few MB at most.
-pub const SPAN_BUFFER_CAPACITY: usize = 2048;
+pub(crate) const SPAN_BUFFER_CAPACITY: usize = 2048;
 
 /// The time the last flush, at shutdown, may take: Lambda gives a runtime with an internal extension 500 ms after
 /// SIGTERM before it kills the process.
-pub const FINAL_FLUSH_LIMIT: Duration = Duration::from_millis(400);
+pub(crate) const FINAL_FLUSH_LIMIT: Duration = Duration::from_millis(400);
 
 /// The first pause after a failed flush; each further failure doubles it up to [`MAX_BACKOFF`]. Short, because one
 /// failure is often one late answer: at a thousand invocations a second, a 1 s first pause filled the span buffer and
 /// dropped spans after a single missed deadline on a loaded machine. A dead collector costs a few more deadlines in its
 /// first seconds for it (at 0.1, 0.3, 0.7, 1.5 s, ...), then the pauses are as long.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts at a collector that keeps failing.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Delta metric batches kept while they cannot be exported. Each failure keeps one and backoff makes failures rare,
 /// so this covers minutes of a collector outage (the 12th failure comes about 3 minutes into one).
@@ -60,7 +56,7 @@ const DELTA_BATCHES_KEPT: usize = 12;
 
 /// Ended spans waiting for the next flush, at most `capacity` of them.
 #[derive(Debug)]
-pub struct SpanBuffer {
+pub(crate) struct SpanBuffer {
     capacity: usize,
     state: Mutex<Buffered>,
 }
@@ -72,7 +68,7 @@ struct Buffered {
 }
 
 impl SpanBuffer {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         SpanBuffer { capacity, state: Mutex::default() }
     }
 
@@ -83,7 +79,7 @@ impl SpanBuffer {
 
     /// Keeps `span` for the next flush, dropping the oldest span if the buffer is full: the newest spans describe the
     /// state the collector will want to see when it is back.
-    pub fn push(&self, span: SpanData) {
+    pub(crate) fn push(&self, span: SpanData) {
         let mut state = self.lock();
         if state.spans.len() >= self.capacity {
             state.spans.pop_front();
@@ -92,16 +88,17 @@ impl SpanBuffer {
         state.spans.push_back(span);
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().spans.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// How many spans were dropped since the last call.
-    pub fn take_dropped(&self) -> u64 {
+    pub(crate) fn take_dropped(&self) -> u64 {
         std::mem::take(&mut self.lock().dropped)
     }
 
@@ -124,7 +121,7 @@ impl SpanBuffer {
 
 /// The tracer provider's only span processor: keeps sampled spans in a [`SpanBuffer`] until [`Delivery::flush`].
 #[derive(Debug)]
-pub struct BufferingProcessor(pub Arc<SpanBuffer>);
+pub(crate) struct BufferingProcessor(pub Arc<SpanBuffer>);
 
 impl SpanProcessor for BufferingProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
@@ -148,35 +145,35 @@ impl SpanProcessor for BufferingProcessor {
 
 /// When the next export may be attempted, after failures.
 #[derive(Debug, Default)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     failures: u32,
     retry_at: Option<Instant>,
 }
 
 impl Backoff {
     /// Whether an export may be attempted at `now`.
-    pub fn ready(&self, now: Instant) -> bool {
+    pub(crate) fn ready(&self, now: Instant) -> bool {
         self.retry_at.is_none_or(|retry_at| now >= retry_at)
     }
 
     /// Records a failure at `now`; returns the pause before the next attempt.
-    pub fn failed(&mut self, now: Instant) -> Duration {
+    pub(crate) fn failed(&mut self, now: Instant) -> Duration {
         let pause = INITIAL_BACKOFF.saturating_mul(1 << self.failures.min(16)).min(MAX_BACKOFF);
         self.failures = self.failures.saturating_add(1);
         self.retry_at = Some(now + pause);
         pause
     }
 
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         *self = Backoff::default();
     }
 }
 
 /// What exporting one batch returns; boxed because the SDK's exporter traits return `impl Future`.
-pub type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>;
+pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>;
 
 /// The OTLP exporters behind one object-safe face, so that tests can stand in for a collector.
-pub trait Exporters: Send + Sync {
+pub(crate) trait Exporters: Send + Sync {
     fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_>;
     fn export_metrics<'a>(&'a self, batch: &'a ResourceMetrics) -> ExportFuture<'a>;
     /// The resource of the exported spans (a metrics batch carries its own, from the meter provider).
@@ -185,7 +182,7 @@ pub trait Exporters: Send + Sync {
 
 /// A span exporter and a metric exporter.
 #[derive(Debug)]
-pub struct Otlp<S, M> {
+pub(crate) struct Otlp<S, M> {
     spans: S,
     metrics: M,
 }
@@ -212,85 +209,20 @@ where
 ///
 /// They never retry (a failed batch waits for the next flush instead) and give up on one export after the longest
 /// time a flush may take; `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` may shorten that. HTTP goes through hyper on the
-/// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack), gRPC through tonic;
-/// `https://` endpoints through rustls (see [`tls`]). Must be called on a tokio runtime: tonic's channel starts a task
-/// there.
-pub fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, ExporterBuildError> {
+/// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack). Must be called on a
+/// tokio runtime: tonic's channel starts a task there.
+pub(crate) fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, otlp_setup::Error> {
     let longest_flush = settings.flush_timeout.max(FINAL_FLUSH_LIMIT);
-    let timeout = |exporter: &settings::Exporter| exporter.timeout.map_or(longest_flush, |t| t.min(longest_flush));
-    let traces = &settings.traces;
-    let roots = tls::roots(traces)?;
-    let spans = match traces.protocol {
-        Protocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_http_client(OtlpHttpClient::new(roots, timeout(traces))?)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(&traces.endpoint)
-            .with_timeout(timeout(traces))
-            .with_headers(header_map(&traces.headers))
-            .with_retry_policy(RetryPolicy::disabled())
-            .build()?,
-        Protocol::Grpc => {
-            let mut builder = SpanExporter::builder().with_tonic();
-            if let Some(roots) = roots {
-                builder = builder.with_tls_config(tls::grpc(roots));
-            }
-            builder
-                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-                .with_endpoint(&traces.endpoint)
-                .with_timeout(timeout(traces))
-                .with_metadata(metadata(&traces.headers))
-                .with_retry_policy(RetryPolicy::disabled())
-                .build()?
-        }
-    };
-    let metrics_settings = &settings.metrics;
-    let roots = tls::roots(metrics_settings)?;
-    let metrics = match metrics_settings.protocol {
-        Protocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_http_client(OtlpHttpClient::new(roots, timeout(metrics_settings))?)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(&metrics_settings.endpoint)
-            .with_timeout(timeout(metrics_settings))
-            .with_headers(header_map(&metrics_settings.headers))
-            .with_retry_policy(RetryPolicy::disabled())
-            .with_temporality(settings.temporality)
-            .build()?,
-        Protocol::Grpc => {
-            let mut builder = MetricExporter::builder().with_tonic();
-            if let Some(roots) = roots {
-                builder = builder.with_tls_config(tls::grpc(roots));
-            }
-            builder
-                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-                .with_endpoint(&metrics_settings.endpoint)
-                .with_timeout(timeout(metrics_settings))
-                .with_metadata(metadata(&metrics_settings.headers))
-                .with_retry_policy(RetryPolicy::disabled())
-                .with_temporality(settings.temporality)
-                .build()?
-        }
-    };
+    let timeout = |exporter: &ExporterConfig| exporter.timeout.map_or(longest_flush, |t| t.min(longest_flush));
+    let otlp = &settings.otlp;
+    let spans = otlp_setup::span_exporter(&otlp.traces, timeout(&otlp.traces))?;
+    let metrics = otlp_setup::metric_exporter(&otlp.metrics, otlp.temporality, timeout(&otlp.metrics))?;
     Ok(Otlp { spans, metrics })
-}
-
-fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {
-    headers.iter().cloned().collect()
-}
-
-fn metadata(headers: &[(String, String)]) -> MetadataMap {
-    // Settings only keeps headers that are valid HTTP, so nothing is lost here.
-    let headers: HeaderMap = headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.parse::<HeaderName>().ok()?, value.parse::<HeaderValue>().ok()?)))
-        .collect();
-    MetadataMap::from_headers(headers)
 }
 
 /// Whether a flush respects the [`Backoff`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     /// After an invocation: skipped while backing off, so a failing collector costs nothing.
     Invocation,
     /// At shutdown: the last chance to deliver what is buffered, whatever happened before.
@@ -299,7 +231,7 @@ pub enum Policy {
 
 /// What a flush did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flushed {
+pub(crate) enum Flushed {
     /// There was nothing to export.
     Nothing,
     /// Everything buffered was exported.
@@ -313,7 +245,7 @@ pub enum Flushed {
 }
 
 /// The exporters, the buffered telemetry and the backoff, flushed on demand.
-pub struct Delivery {
+pub(crate) struct Delivery {
     buffer: Arc<SpanBuffer>,
     state: tokio::sync::Mutex<State>,
     metrics: OnceLock<Arc<ManualReader>>,
@@ -331,7 +263,7 @@ struct State {
 
 impl Delivery {
     /// Delivers what `buffer` collects through `exporters`; `temporality` is the metrics reader's.
-    pub fn new(exporters: Box<dyn Exporters>, buffer: Arc<SpanBuffer>, temporality: Temporality) -> Self {
+    pub(crate) fn new(exporters: Box<dyn Exporters>, buffer: Arc<SpanBuffer>, temporality: Temporality) -> Self {
         Delivery {
             buffer,
             state: tokio::sync::Mutex::new(State { exporters, backoff: Backoff::default(), metrics: VecDeque::new() }),
@@ -344,19 +276,19 @@ impl Delivery {
     }
 
     /// The resource of the spans exported from the next flush on.
-    pub fn set_resource(&self, resource: Resource) {
+    pub(crate) fn set_resource(&self, resource: Resource) {
         *self.resource.lock().unwrap_or_else(PoisonError::into_inner) = Some(resource);
     }
 
     /// The reader the metrics are collected from at each flush; only the first call counts.
-    pub fn collect_metrics_from(&self, reader: Arc<ManualReader>) {
+    pub(crate) fn collect_metrics_from(&self, reader: Arc<ManualReader>) {
         let _ = self.metrics.set(reader);
     }
 
     /// Exports the buffered spans and the metrics, traces and metrics in parallel, all before `deadline`.
     ///
     /// Never fails: a failure is logged, what was not exported stays buffered, and the backoff starts.
-    pub async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
+    pub(crate) async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
         let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
             return Flushed::Busy;
         };
@@ -447,7 +379,7 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::metrics::SharedReader;
+    use crate::metrics::SharedReader;
     use opentelemetry::KeyValue;
     use opentelemetry::metrics::MeterProvider;
     use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};

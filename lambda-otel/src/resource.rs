@@ -12,17 +12,17 @@ use opentelemetry_semantic_conventions::attribute::{
     FAAS_VERSION, SERVICE_VERSION,
 };
 
-use super::settings::Settings;
+use crate::settings::Settings;
 
-/// The resource of this process; `account_id` when it is known.
+/// The resource of this process; its `service_version` and `account_id` when they are known.
 ///
 /// `OTEL_RESOURCE_ATTRIBUTES` override what the function detects (the operator's word is final), and the service
 /// name resolved by [`Settings`] overrides both.
-pub fn resource(settings: &Settings, account_id: Option<&str>) -> Resource {
+pub(crate) fn resource(settings: &Settings, service_version: Option<&str>, account_id: Option<&str>) -> Resource {
     let lambda = &settings.lambda;
     let optional = |key: &'static str, value: Option<&str>| value.map(|value| KeyValue::new(key, value.to_string()));
     let detected = [
-        Some(KeyValue::new(SERVICE_VERSION, env!("CARGO_PKG_VERSION"))),
+        optional(SERVICE_VERSION, service_version),
         Some(KeyValue::new(CLOUD_PROVIDER, "aws")),
         Some(KeyValue::new(CLOUD_PLATFORM, "aws_lambda")),
         optional(CLOUD_REGION, lambda.region.as_deref()),
@@ -36,7 +36,8 @@ pub fn resource(settings: &Settings, account_id: Option<&str>) -> Resource {
             .and_then(|mb| i64::try_from(mb.checked_mul(1024 * 1024)?).ok())
             .map(|bytes| KeyValue::new(FAAS_MAX_MEMORY, bytes)),
     ];
-    let configured = settings.resource_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone()));
+    let configured =
+        settings.otlp.resource_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone()));
     Resource::builder_empty()
         .with_detector(Box::new(TelemetryResourceDetector))
         .with_attributes(detected.into_iter().flatten())
@@ -46,7 +47,7 @@ pub fn resource(settings: &Settings, account_id: Option<&str>) -> Resource {
 }
 
 /// The account in a Lambda function ARN, `arn:{partition}:lambda:{region}:{account}:function:{name}[:{qualifier}]`.
-pub fn account_id(invoked_function_arn: &str) -> Option<&str> {
+pub(crate) fn account_id(invoked_function_arn: &str) -> Option<&str> {
     let mut parts = invoked_function_arn.split(':');
     let (Some("arn"), Some(_partition), Some("lambda"), Some(_region), Some(account)) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
@@ -59,6 +60,8 @@ pub fn account_id(invoked_function_arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VERSION: Option<&str> = Some(env!("CARGO_PKG_VERSION"));
     use opentelemetry::{Key, Value};
     use std::collections::HashMap;
 
@@ -81,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_lambda_function_with_its_account() {
-        let resource = resource(&settings(&LAMBDA), Some("123456789012"));
+        let resource = resource(&settings(&LAMBDA), VERSION, Some("123456789012"));
         let text = |value: &str| Some(Value::from(value.to_string()));
         assert_eq!(get(&resource, "service.name"), text("hello"));
         assert_eq!(get(&resource, "service.version"), text(env!("CARGO_PKG_VERSION")));
@@ -98,7 +101,7 @@ mod tests {
 
     #[test]
     fn what_is_unknown_is_left_out() {
-        let resource = resource(&settings(&[]), None);
+        let resource = resource(&settings(&[]), VERSION, None);
         for key in ["cloud.region", "cloud.account.id", "faas.name", "faas.version", "faas.instance", "faas.max_memory"]
         {
             assert_eq!(get(&resource, key), None, "{key}");
@@ -111,7 +114,7 @@ mod tests {
         let mut variables = LAMBDA.to_vec();
         variables.push(("OTEL_RESOURCE_ATTRIBUTES", "cloud.region=eu-west-1,service.name=attr,team=a"));
         variables.push(("OTEL_SERVICE_NAME", "svc"));
-        let resource = resource(&settings(&variables), None);
+        let resource = resource(&settings(&variables), VERSION, None);
         assert_eq!(get(&resource, "cloud.region"), Some(Value::from("eu-west-1")));
         assert_eq!(get(&resource, "team"), Some(Value::from("a")));
         assert_eq!(get(&resource, "service.name"), Some(Value::from("svc")));

@@ -8,25 +8,24 @@ use std::sync::Arc;
 
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use opentelemetry_otlp::ExporterBuildError;
 use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
-use super::settings;
+use crate::config::ExporterConfig;
+use crate::error::Error;
 
 /// The certificates an exporter's collector must chain to: `None` for an `http://` endpoint, which never needs them
 /// (so a certificate file is only read when it is used).
-pub fn roots(exporter: &settings::Exporter) -> Result<Option<RootCertStore>, ExporterBuildError> {
+pub(crate) fn roots(exporter: &ExporterConfig) -> Result<Option<RootCertStore>, Error> {
     if !exporter.endpoint.starts_with("https://") {
         return Ok(None);
     }
     let Some(path) = &exporter.certificate else {
         return Ok(Some(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }));
     };
-    let invalid =
-        |reason: String| ExporterBuildError::InvalidConfiguration(format!("CA certificate file {path}: {reason}"));
+    let invalid = |reason: String| Error::Certificate { path: path.clone(), reason };
     let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
     let mut roots = RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(&pem) {
@@ -40,27 +39,27 @@ pub fn roots(exporter: &settings::Exporter) -> Result<Option<RootCertStore>, Exp
 }
 
 /// hyper's connector for an HTTP exporter whose collector's certificate must chain to `roots`.
-pub fn https_connector(roots: RootCertStore) -> Result<HttpsConnector<HttpConnector>, ExporterBuildError> {
+pub(crate) fn https_connector(roots: RootCertStore) -> Result<HttpsConnector<HttpConnector>, Error> {
     let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|error| ExporterBuildError::InternalFailure(format!("TLS: {error}")))?
+        .map_err(Error::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(HttpsConnectorBuilder::new().with_tls_config(config).https_or_http().enable_http1().build())
 }
 
 /// tonic's TLS settings for an `https://` gRPC endpoint; tonic takes the server name from the URL.
-pub fn grpc(roots: RootCertStore) -> ClientTlsConfig {
+pub(crate) fn grpc(roots: RootCertStore) -> ClientTlsConfig {
     ClientTlsConfig::new().trust_anchors(roots.roots)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use settings::Protocol;
+    use crate::config::Protocol;
 
-    fn exporter(endpoint: &str, certificate: Option<&str>) -> settings::Exporter {
-        settings::Exporter {
+    fn exporter(endpoint: &str, certificate: Option<&str>) -> ExporterConfig {
+        ExporterConfig {
             protocol: Protocol::HttpProtobuf,
             endpoint: endpoint.to_string(),
             headers: Vec::new(),
@@ -86,7 +85,7 @@ mod tests {
         let missing = roots(&exporter("https://otlp.example.com", Some("/nonexistent/ca.pem"))).unwrap_err();
         assert!(missing.to_string().contains("CA certificate file /nonexistent/ca.pem: "), "{missing}");
 
-        let file = std::env::temp_dir().join(format!("hello-lambda-otel-not-pem-{}", std::process::id()));
+        let file = std::env::temp_dir().join(format!("otlp-setup-not-pem-{}", std::process::id()));
         std::fs::write(&file, "not a certificate").unwrap();
         let not_pem = roots(&exporter("https://otlp.example.com", file.to_str())).unwrap_err();
         std::fs::remove_file(&file).unwrap();

@@ -1,0 +1,248 @@
+//! OpenTelemetry for a Rust Lambda function behind API Gateway, delivered the way Lambda's execution model needs.
+//!
+//! Per invocation: one SERVER span named after the API Gateway resource (`GET /helloworld`), parented on the caller's
+//! `traceparent` or `X-Amzn-Trace-Id`; the HTTP and FaaS metrics of the semantic conventions through the `metrics`
+//! facade; a JSON log line with the trace ids. Everything is exported after the response is posted and before the
+//! next event is asked for, within a deadline, so the caller never waits, Lambda's freeze loses nothing and a dead
+//! collector costs next to nothing. At shutdown the last spans and metrics go out. Configured by the standard `OTEL_*`
+//! variables and Lambda's own (docs/telemetry.md is the contract).
+//!
+//! Four lines around any `lambda_http` handler:
+//!
+//! ```no_run
+//! use lambda_http::{Body, Error, Request, Response, service_fn};
+//! use lambda_otel::RecordStatus;
+//!
+//! async fn hello(_request: Request) -> Result<Response<Body>, Error> {
+//!     Ok(Response::new(Body::from("Hello")))
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Error> {
+//!     // Spans of this crate join the trace; JSON logs carry their ids.
+//!     let telemetry = lambda_otel::builder().trace_crate(env!("CARGO_CRATE_NAME")).init();
+//!     // The last flush on SIGTERM (an internal extension makes Lambda send it).
+//!     telemetry.flush_on_shutdown().await;
+//!     // `runtime`, not `run`: `run` adds the runtime's own tracing layer above the invocation's span.
+//!     let runtime = lambda_http::runtime(RecordStatus::new(service_fn(hello)));
+//!     runtime.layer(telemetry.layer()).run().await
+//! }
+//! ```
+
+mod delivery;
+mod invocation;
+mod logs;
+mod metrics;
+mod parent;
+mod resource;
+mod settings;
+mod shutdown;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::TracerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use otlp_setup::Propagator;
+use tokio::time::Instant;
+
+pub use invocation::{InvocationLayer, Invocations, RecordStatus};
+
+use delivery::{BufferingProcessor, Delivery, Exporters, FINAL_FLUSH_LIMIT, Policy, SPAN_BUFFER_CAPACITY, SpanBuffer};
+use settings::Settings;
+
+/// How the telemetry is set up, beyond what the environment says. Made by [`builder`].
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    traced_crates: Vec<&'static str>,
+    service_version: Option<&'static str>,
+}
+
+/// Telemetry set up from the environment, with the function's own choices added on the [`Builder`].
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+impl Builder {
+    /// Makes the spans (and the warnings and errors inside them) of the crate `name`, as its `CARGO_CRATE_NAME`
+    /// spells it, part of each invocation's trace. Spans of other crates only reach the logs: the exporters' own HTTP
+    /// client must never become a span of the trace it is exporting.
+    pub fn trace_crate(mut self, name: &'static str) -> Self {
+        self.traced_crates.push(name);
+        self
+    }
+
+    /// The `service.version` of the resource, such as the function's `CARGO_PKG_VERSION`.
+    pub fn service_version(mut self, version: &'static str) -> Self {
+        self.service_version = Some(version);
+        self
+    }
+
+    /// Sets up logging and, unless `OTEL_SDK_DISABLED=true`, the tracing and metrics pipelines. Call it first, on the
+    /// tokio runtime that will run the Lambda runtime (the gRPC exporter starts a task there).
+    ///
+    /// Never fails: a variable that cannot be used is reported on stderr and its default applies, and exporters that
+    /// cannot be built leave the function running with logs only.
+    pub fn init(self) -> Telemetry {
+        let started = Instant::now();
+        let settings = Settings::from_env();
+        for warning in &settings.warnings {
+            eprintln!("{}: {warning}", env!("CARGO_PKG_NAME"));
+        }
+        let (telemetry, tracer) = if settings.otlp.disabled {
+            (Telemetry::disabled(), None)
+        } else {
+            match delivery::otlp(&settings) {
+                Ok(exporters) => {
+                    let (telemetry, tracer) =
+                        Telemetry::start(settings.clone(), self.service_version, Box::new(exporters), started);
+                    (telemetry, Some(tracer))
+                }
+                Err(error) => {
+                    eprintln!(
+                        "{}: telemetry disabled, the OTLP exporters cannot be built: {error}",
+                        env!("CARGO_PKG_NAME")
+                    );
+                    (Telemetry::disabled(), None)
+                }
+            }
+        };
+        logs::install(&settings, tracer, self.traced_crates);
+        telemetry
+    }
+}
+
+/// The part of the billed time after a response that the exports leave to what follows them: tokio's timers fire at
+/// the end of the millisecond their deadline falls in, the cancelled exports' connections are closed, the failure is
+/// logged and the runtime asks for the next event (1.5 to 2.5 ms on a cold start against a collector that never
+/// answers, as the Runtime API sees it).
+const WRAP_UP: Duration = Duration::from_millis(3);
+
+/// The function's telemetry, made by [`Builder::init`]; cheap to clone. Disabled, it does nothing at all.
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    settings: Settings,
+    service_version: Option<&'static str>,
+    delivery: Delivery,
+    /// Kept for the process's life: dropping the provider shuts its reader down.
+    meter_provider: OnceLock<SdkMeterProvider>,
+    started: Instant,
+    /// When the runtime was built and ready for its first event: the end of the init phase.
+    ready: OnceLock<Instant>,
+    cold: AtomicBool,
+}
+
+impl Telemetry {
+    pub(crate) fn disabled() -> Self {
+        Telemetry { inner: None }
+    }
+
+    /// Telemetry exporting through `exporters`, and the tracer its spans must be made with (the subscriber's
+    /// OpenTelemetry layer). `started` is when the process started, for `faas.init_duration`.
+    pub(crate) fn start(
+        settings: Settings,
+        service_version: Option<&'static str>,
+        exporters: Box<dyn Exporters>,
+        started: Instant,
+    ) -> (Self, SdkTracer) {
+        let buffer = Arc::new(SpanBuffer::new(SPAN_BUFFER_CAPACITY));
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_span_processor(BufferingProcessor(buffer.clone()))
+            .with_sampler(settings.otlp.sampler.to_sdk())
+            .build();
+        let scope =
+            InstrumentationScope::builder(env!("CARGO_PKG_NAME")).with_version(env!("CARGO_PKG_VERSION")).build();
+        let tracer = tracer_provider.tracer_with_scope(scope);
+        let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality);
+        let inner = Inner {
+            settings,
+            service_version,
+            delivery,
+            meter_provider: OnceLock::new(),
+            started,
+            ready: OnceLock::new(),
+            cold: AtomicBool::new(true),
+        };
+        (Telemetry { inner: Some(Arc::new(inner)) }, tracer)
+    }
+
+    /// Whether anything is recorded and exported (not with `OTEL_SDK_DISABLED=true`).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The layer for `lambda_runtime::Runtime::layer`. Call it once the runtime is built: the init phase is measured
+    /// up to this call.
+    pub fn layer(&self) -> InvocationLayer {
+        if let Some(inner) = &self.inner {
+            let _ = inner.ready.set(Instant::now());
+        }
+        InvocationLayer::new(self.clone())
+    }
+
+    fn runtime_api(&self) -> Option<&str> {
+        self.inner.as_ref()?.settings.lambda.runtime_api.as_deref()
+    }
+
+    fn propagators(&self) -> &[Propagator] {
+        self.inner.as_ref().map_or(&[], |inner| &inner.settings.otlp.propagators)
+    }
+
+    /// Whether this invocation is the process's first (a cold start): true once only.
+    fn take_coldstart(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.cold.swap(false, Ordering::Relaxed))
+    }
+
+    /// After the first invocation's response: completes the resource with the account in `invoked_function_arn`,
+    /// starts the metrics pipeline with it, and returns how long the init phase took.
+    ///
+    /// Metrics start here because a meter provider's resource cannot change, and nothing is recorded before the first
+    /// invocation's response anyway; the span exporter takes the new resource at the first flush. Building the
+    /// pipeline is the costliest step of an invocation's telemetry: the client already has its response.
+    fn start_metrics(&self, invoked_function_arn: &str) -> Option<Duration> {
+        let inner = self.inner.as_ref()?;
+        let account_id = resource::account_id(invoked_function_arn);
+        let resource = resource::resource(&inner.settings, inner.service_version, account_id);
+        inner.delivery.set_resource(resource.clone());
+        let pipeline = metrics::pipeline(resource, inner.settings.otlp.temporality);
+        inner.delivery.collect_metrics_from(pipeline.reader);
+        if ::metrics::set_global_recorder(pipeline.recorder).is_err() {
+            tracing::debug!("a metrics recorder was already installed; the function's metrics go there");
+        }
+        let _ = inner.meter_provider.set(pipeline.provider);
+        let ready = inner.ready.get().copied().unwrap_or_else(Instant::now);
+        Some(ready.saturating_duration_since(inner.started))
+    }
+
+    /// The flush after an invocation whose response was posted at `posted`, skipped while backing off: over by
+    /// `LAMBDA_OTEL_FLUSH_TIMEOUT_MS` after it, which bounds all the billed time after the response, not only the
+    /// exports. Their deadline leaves [`WRAP_UP`] of it to what follows them.
+    async fn flush_after_invocation(&self, posted: Instant) {
+        if let Some(inner) = &self.inner {
+            let deadline = posted + inner.settings.flush_timeout.saturating_sub(WRAP_UP);
+            inner.delivery.flush(deadline, Policy::Invocation).await;
+        }
+    }
+
+    /// Registers the shutdown path: on SIGTERM or SIGINT, one last [`flush`](Self::flush), then the process exits.
+    /// Lambda sends SIGTERM at shutdown only to a runtime with an extension, so where the Extensions API exists an
+    /// internal extension is registered. Await it during init, before the runtime asks for its first event.
+    pub async fn flush_on_shutdown(&self) {
+        shutdown::install(self).await;
+    }
+
+    /// Exports whatever is buffered, whatever the backoff says, within 400 ms: Lambda gives a runtime with an
+    /// internal extension 500 ms after SIGTERM before it kills the process.
+    pub async fn flush(&self) {
+        if let Some(inner) = &self.inner {
+            inner.delivery.flush(Instant::now() + FINAL_FLUSH_LIMIT, Policy::Final).await;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Everything the telemetry reads from the environment, parsed once at start-up into plain values: the standard
+//! `OTEL_*` variables through [`otlp_setup`], and what Lambda tells the process.
+//!
+//! [`Settings::parse`] is a pure function over a lookup closure, so every rule is unit-tested without touching the
+//! process environment. A value that cannot be used never stops the function: the problem is kept in
+//! [`Settings::warnings`] (printed once on stderr at start-up) and the default applies.
+
+use std::time::Duration;
+
+use otlp_setup::{OtlpConfig, Variables};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+
+/// The most billed time a flush may add to an invocation, unless `LAMBDA_OTEL_FLUSH_TIMEOUT_MS` says otherwise. A
+/// collector on the same host (a Lambda layer's, or a sidecar) answers in a few milliseconds; one further away or in
+/// trouble is given up on rather than paid for.
+pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Names a service whose function name is unknown too (a local run without Lambda's variables), as the
+/// OpenTelemetry resource specification asks.
+pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service:bootstrap";
+
+/// `AWS_LAMBDA_LOG_FORMAT`: what Lambda's "log format" setting asks of the function's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Json,
+    Text,
+}
+
+/// What Lambda tells the process about the function it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Lambda {
+    pub(crate) function_name: Option<String>,
+    pub(crate) function_version: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) memory_mb: Option<u64>,
+    pub(crate) log_stream: Option<String>,
+    /// `AWS_LAMBDA_RUNTIME_API` (`host:port`), also the address of the Extensions API.
+    pub(crate) runtime_api: Option<String>,
+}
+
+/// The telemetry's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Settings {
+    /// The standard `OTEL_*` variables.
+    pub(crate) otlp: OtlpConfig,
+    /// `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else the function's name.
+    pub(crate) service_name: String,
+    /// `LAMBDA_OTEL_FLUSH_TIMEOUT_MS`: the most billed time a flush may add to an invocation.
+    pub(crate) flush_timeout: Duration,
+    pub(crate) log_format: LogFormat,
+    /// From `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`.
+    pub(crate) log_filter: Targets,
+    pub(crate) lambda: Lambda,
+    /// Why a variable was ignored, one sentence each.
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Settings {
+    /// The settings of this process.
+    pub(crate) fn from_env() -> Self {
+        Self::parse(|name| std::env::var(name).ok())
+    }
+
+    /// The settings `lookup` describes; `lookup` answers a variable's value, or `None` when it is unset.
+    pub(crate) fn parse(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut env = Variables::new(lookup);
+        let otlp = OtlpConfig::read(&mut env);
+        let lambda = Lambda {
+            function_name: env.get("AWS_LAMBDA_FUNCTION_NAME"),
+            function_version: env.get("AWS_LAMBDA_FUNCTION_VERSION"),
+            region: env.get("AWS_REGION"),
+            memory_mb: env.parse_optional("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", |value| value.parse().ok()),
+            log_stream: env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+            runtime_api: env.get("AWS_LAMBDA_RUNTIME_API"),
+        };
+        // The specification's order: the dedicated variable, then the resource attribute, then a detected name.
+        let service_name = otlp
+            .service_name
+            .clone()
+            .or_else(|| lambda.function_name.clone())
+            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
+        let flush_timeout = env.parse("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", DEFAULT_FLUSH_TIMEOUT, |value| {
+            value.parse().ok().filter(|&ms| ms > 0).map(Duration::from_millis)
+        });
+        let log_format =
+            env.parse("AWS_LAMBDA_LOG_FORMAT", LogFormat::Json, |value| match value.to_ascii_lowercase().as_str() {
+                "json" => Some(LogFormat::Json),
+                "text" => Some(LogFormat::Text),
+                _ => None,
+            });
+        let log_filter = log_filter(&mut env);
+        Settings { otlp, service_name, flush_timeout, log_format, log_filter, lambda, warnings: env.take_warnings() }
+    }
+}
+
+fn log_filter<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>) -> Targets {
+    let lambda_level = env.parse_optional("AWS_LAMBDA_LOG_LEVEL", |value| match value.to_ascii_uppercase().as_str() {
+        "TRACE" => Some(LevelFilter::TRACE),
+        "DEBUG" => Some(LevelFilter::DEBUG),
+        "INFO" => Some(LevelFilter::INFO),
+        "WARN" => Some(LevelFilter::WARN),
+        // Lambda's FATAL has no tracing level of its own; ERROR is the closest that keeps those lines.
+        "ERROR" | "FATAL" => Some(LevelFilter::ERROR),
+        _ => None,
+    });
+    if let Some(level) = lambda_level {
+        return Targets::new().with_default(level);
+    }
+    env.parse_optional("RUST_LOG", |value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+#[cfg(test)]
+mod tests;

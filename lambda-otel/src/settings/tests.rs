@@ -1,0 +1,157 @@
+use super::*;
+use opentelemetry_sdk::metrics::Temporality;
+use std::collections::HashMap;
+use tracing::Level;
+
+fn parse(variables: &[(&str, &str)]) -> Settings {
+    let variables: HashMap<String, String> =
+        variables.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+    Settings::parse(|name| variables.get(name).cloned())
+}
+
+#[test]
+fn defaults_without_any_variable() {
+    let settings = parse(&[]);
+    assert!(!settings.otlp.disabled);
+    assert_eq!(settings.service_name, UNKNOWN_SERVICE);
+    let traces = otlp_setup::ExporterConfig {
+        protocol: otlp_setup::Protocol::HttpProtobuf,
+        endpoint: "http://localhost:4318/v1/traces".into(),
+        headers: vec![],
+        timeout: None,
+        certificate: None,
+    };
+    assert_eq!(settings.otlp.traces, traces);
+    assert_eq!(settings.otlp.metrics.endpoint, "http://localhost:4318/v1/metrics");
+    assert_eq!(settings.otlp.sampler, otlp_setup::Sampler::ParentBasedAlwaysOn);
+    assert_eq!(
+        settings.otlp.propagators,
+        [otlp_setup::Propagator::TraceContext, otlp_setup::Propagator::Baggage, otlp_setup::Propagator::XRay]
+    );
+    assert_eq!(settings.otlp.temporality, Temporality::Cumulative);
+    assert_eq!(settings.flush_timeout, DEFAULT_FLUSH_TIMEOUT);
+    assert_eq!(settings.log_format, LogFormat::Json);
+    assert_eq!(settings.log_filter, Targets::new().with_default(LevelFilter::INFO));
+    assert_eq!(settings.lambda, Lambda::default());
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
+
+#[test]
+fn the_lambda_environment() {
+    let settings = parse(&[
+        ("AWS_LAMBDA_FUNCTION_NAME", "GetStartedLambdaProxyIntegration"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]abc"),
+        ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+    ]);
+    let lambda = Lambda {
+        function_name: Some("GetStartedLambdaProxyIntegration".into()),
+        function_version: Some("$LATEST".into()),
+        region: Some("eu-west-1".into()),
+        memory_mb: Some(512),
+        log_stream: Some("2026/11/24/[$LATEST]abc".into()),
+        runtime_api: Some("127.0.0.1:9001".into()),
+    };
+    assert_eq!(settings.lambda, lambda);
+    assert_eq!(settings.service_name, "GetStartedLambdaProxyIntegration", "the function name by default");
+}
+
+#[test]
+fn service_name_precedence() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("AWS_LAMBDA_FUNCTION_NAME", "fn")], "fn"),
+        (&[("AWS_LAMBDA_FUNCTION_NAME", "fn"), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr")], "attr"),
+        (
+            &[
+                ("AWS_LAMBDA_FUNCTION_NAME", "fn"),
+                ("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr"),
+                ("OTEL_SERVICE_NAME", "svc"),
+            ],
+            "svc",
+        ),
+        (&[("OTEL_SERVICE_NAME", "  ")], UNKNOWN_SERVICE),
+    ];
+    for (variables, expected) in cases {
+        assert_eq!(parse(variables).service_name, *expected, "{variables:?}");
+    }
+}
+
+#[test]
+fn temporality_and_flush_timeout() {
+    let cases: &[(&str, Temporality)] = &[
+        ("delta", Temporality::Delta),
+        ("LowMemory", Temporality::LowMemory),
+        ("cumulative", Temporality::Cumulative),
+    ];
+    for (value, expected) in cases {
+        let settings = parse(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", value)]);
+        assert_eq!(settings.otlp.temporality, *expected, "{value}");
+    }
+    assert_eq!(parse(&[("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "250")]).flush_timeout, Duration::from_millis(250));
+}
+
+#[test]
+fn logging() {
+    let settings = parse(&[("AWS_LAMBDA_LOG_FORMAT", "Text"), ("AWS_LAMBDA_LOG_LEVEL", "debug")]);
+    assert_eq!(settings.log_format, LogFormat::Text);
+    assert!(settings.log_filter.would_enable("anything", &Level::DEBUG));
+
+    // AWS_LAMBDA_LOG_LEVEL wins over RUST_LOG; RUST_LOG's per-target directives apply without it.
+    let settings = parse(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR"), ("RUST_LOG", "debug")]);
+    assert!(!settings.log_filter.would_enable("anything", &Level::WARN));
+    let settings = parse(&[("RUST_LOG", "warn,hello_lambda_otel=debug")]);
+    assert!(settings.log_filter.would_enable("hello_lambda_otel::handler", &Level::DEBUG));
+    assert!(!settings.log_filter.would_enable("hyper", &Level::INFO));
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
+
+#[test]
+fn bad_values_warn_once_each_and_fall_back_to_the_default() {
+    let settings = parse(&[
+        ("OTEL_SDK_DISABLED", "yes"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector.example.com/v1/traces"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ("OTEL_TRACES_SAMPLER", "xray"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),
+        ("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "0"),
+        ("AWS_LAMBDA_LOG_FORMAT", "xml"),
+        ("AWS_LAMBDA_LOG_LEVEL", "loud"),
+        ("RUST_LOG", "=="),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
+    ]);
+    assert!(!settings.otlp.disabled);
+    assert_eq!(settings.otlp.traces.protocol, otlp_setup::Protocol::HttpProtobuf);
+    assert_eq!(settings.otlp.traces.endpoint, "http://localhost:4318/v1/traces");
+    assert_eq!(settings.otlp.metrics.endpoint, "http://localhost:4318/v1/metrics");
+    assert_eq!(settings.otlp.traces.timeout, None);
+    assert_eq!(settings.otlp.sampler, otlp_setup::Sampler::ParentBasedAlwaysOn);
+    assert_eq!(settings.otlp.temporality, Temporality::Cumulative);
+    assert_eq!(settings.flush_timeout, DEFAULT_FLUSH_TIMEOUT);
+    assert_eq!(settings.log_format, LogFormat::Json);
+    assert_eq!(settings.log_filter, Targets::new().with_default(LevelFilter::INFO));
+    assert_eq!(settings.lambda.memory_mb, None);
+    for name in [
+        "OTEL_SDK_DISABLED",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        "LAMBDA_OTEL_FLUSH_TIMEOUT_MS",
+        "AWS_LAMBDA_LOG_FORMAT",
+        "AWS_LAMBDA_LOG_LEVEL",
+        "RUST_LOG",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ] {
+        assert!(
+            settings.warnings.iter().any(|warning| warning.contains(&format!("{name}="))),
+            "no warning for {name}: {:?}",
+            settings.warnings
+        );
+    }
+}
