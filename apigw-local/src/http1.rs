@@ -575,7 +575,7 @@ fn encode_response(output: &mut Vec<u8>, response: &Response, head_only: bool, k
     let body = if bodiless { &[][..] } else { &response.body[..] };
     output.reserve(128 + response.headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>());
     output.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(output, u64::from(status));
+    output.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     output.push(b' ');
     output.extend_from_slice(reason_phrase(status).as_bytes());
     output.extend_from_slice(b"\r\n");
@@ -601,7 +601,7 @@ fn encode_response(output: &mut Vec<u8>, response: &Response, head_only: bool, k
     }
     if !bodiless {
         output.extend_from_slice(b"Content-Length: ");
-        push_decimal(output, body.len() as u64);
+        output.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         output.extend_from_slice(b"\r\n");
     }
     output.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n\r\n" } else { b"Connection: close\r\n\r\n" });
@@ -614,54 +614,10 @@ fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
-fn push_decimal(output: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    output.extend_from_slice(&digits[start..]);
-}
-
+/// The reason phrase the http crate knows for `status`, empty for codes it does not (the phrase is optional, the
+/// space before it is not: RFC 9112 §4).
 fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
+    http::StatusCode::from_u16(status).ok().and_then(|status| status.canonical_reason()).unwrap_or("")
 }
 
 /// The current time as an IMF-fixdate, formatted once per second per thread.
@@ -681,37 +637,15 @@ fn current_date() -> [u8; 29] {
     })
 }
 
-/// Formats seconds since the Unix epoch as an RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn imf_fixdate(unix_seconds: u64) -> [u8; 29] {
-    const WEEKDAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    // Howard Hinnant's civil_from_days, on days since 0000-03-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    let year = (era * 400 + year_of_era + u64::from(month <= 2)) % 10_000;
+/// The last second httpdate formats: it panics on later ones (year 10000), so a clock that far off writes this one.
+const LAST_FORMATTABLE_SECOND: u64 = 253_402_300_799;
 
-    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[..3].copy_from_slice(WEEKDAYS[(days % 7) as usize]);
-    let two = |out: &mut [u8; 29], at: usize, value: u64| {
-        out[at] = b'0' + (value / 10) as u8;
-        out[at + 1] = b'0' + (value % 10) as u8;
-    };
-    two(&mut out, 5, day);
-    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
-    two(&mut out, 12, year / 100);
-    two(&mut out, 14, year % 100);
-    two(&mut out, 17, seconds_of_day / 3_600);
-    two(&mut out, 20, seconds_of_day / 60 % 60);
-    two(&mut out, 23, seconds_of_day % 60);
+/// Formats seconds since the Unix epoch as an RFC 9110 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn imf_fixdate(unix_seconds: u64) -> [u8; 29] {
+    let time = UNIX_EPOCH + Duration::from_secs(unix_seconds.min(LAST_FORMATTABLE_SECOND));
+    let mut out = [0; 29];
+    // Allocates, but only once a second per thread (current_date caches it).
+    out.copy_from_slice(httpdate::fmt_http_date(time).as_bytes());
     out
 }
 
@@ -1247,6 +1181,11 @@ mod tests {
         assert_eq!(format(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(format(1_709_251_199), "Thu, 29 Feb 2024 23:59:59 GMT");
         assert_eq!(format(4_102_444_800), "Fri, 01 Jan 2100 00:00:00 GMT");
+    }
+
+    #[test]
+    fn imf_fixdate_clamps_past_year_9999() {
+        assert_eq!(&imf_fixdate(u64::MAX), b"Fri, 31 Dec 9999 23:59:59 GMT");
     }
 
     #[tokio::test]
