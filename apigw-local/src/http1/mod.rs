@@ -4,6 +4,8 @@
 //! A [`Connection`] reads [`Request`]s within the [`Limits`] a server sets (the head in `head` and `host`, the body in
 //! `body` and `chunked`, the two put together with their timeouts in `read`) and writes [`Response`]s (`write`).
 
+use std::error;
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -156,6 +158,29 @@ pub enum ReadError {
     Io(io::Error),
 }
 
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("connection closed or idle before a request"),
+            Self::HeadTooLarge => f.write_str("request head too large"),
+            Self::BodyTooLarge => f.write_str("request body too large"),
+            Self::Malformed(what) => write!(f, "malformed request: {what}"),
+            Self::Timeout => f.write_str("request not received in time"),
+            // The error itself is the source: printing it here too would repeat it in an error chain.
+            Self::Io(_) => f.write_str("connection I/O failed"),
+        }
+    }
+}
+
+impl error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn error::Error + 'static)> {
+        match self {
+            Self::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// A connection's buffers are trimmed back after a request or response that made them grow past this.
 const KEEP_CAPACITY: usize = 64 * 1024;
 const CLOSED_MID_REQUEST: &str = "connection closed mid-request";
@@ -178,6 +203,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::test_support::{DATE, LIMITS};
@@ -233,6 +260,16 @@ mod tests {
         let response = Response::json(400, &serde_json::json!({"message": "no"}));
         assert_eq!(response.headers, [("Content-Type".to_owned(), "application/json".to_owned())]);
         assert_eq!(response.body, br#"{"message":"no"}"#);
+    }
+
+    #[test]
+    fn read_error_display_and_source() {
+        let malformed = ReadError::Malformed("invalid Host".to_owned());
+        assert_eq!(malformed.to_string(), "malformed request: invalid Host");
+        assert!(malformed.source().is_none());
+        let io = ReadError::Io(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+        assert_eq!(io.to_string(), "connection I/O failed");
+        assert_eq!(io.source().map(ToString::to_string).as_deref(), Some("reset"));
     }
 
     #[tokio::test]
