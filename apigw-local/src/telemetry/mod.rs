@@ -1,9 +1,10 @@
 //! OpenTelemetry tracing of the gateway (docs/telemetry.md is the contract): a SERVER span per request and, inside
 //! it, a CLIENT span `Lambda.Invoke` around the function's invocation, whose ids the event carries to the function.
 //!
-//! Configured from the standard variables: `OTEL_SDK_DISABLED`, `OTEL_SERVICE_NAME` (default `apigw-local`),
-//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`, and `OTEL_EXPORTER_OTLP_*` with their
-//! `OTEL_EXPORTER_OTLP_TRACES_*` variants (protocol `http/protobuf`, the default, or `grpc`).
+//! Configured from the standard variables, read by `otlp-setup` as the function reads them: `OTEL_SDK_DISABLED`,
+//! `OTEL_SERVICE_NAME` (default `apigw-local`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`,
+//! `OTEL_PROPAGATORS`, `OTEL_EXPORTER_OTLP_*` with their `OTEL_EXPORTER_OTLP_TRACES_*` variants (protocol
+//! `http/protobuf`, the default, or `grpc`), and the SDK's own `OTEL_BSP_*`.
 //!
 //! Spans go to the SDK's batch processor, which exports from a thread of its own: ending a span only queues it (or
 //! drops it when the queue is full), so a slow or dead collector never holds up a request.
@@ -16,18 +17,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::resource::{EnvResourceDetector, ResourceDetector as _, TelemetryResourceDetector};
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
+use otlp_setup::{Headers, OtlpConfig, Propagator, Variables};
 
 use crate::backend::InvokeError;
 use crate::event::Api;
 use crate::gateway::Peers;
 use crate::http1::Request;
+use propagation::ClientParent;
 pub use propagation::TraceHeaders;
 
 const DEFAULT_SERVICE_NAME: &str = "apigw-local";
@@ -51,18 +52,23 @@ struct Tracing {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     function: InvokedFunction,
+    propagators: Vec<Propagator>,
 }
 
 impl Telemetry {
     /// Tracing as the `OTEL_*` variables say. Off when `OTEL_SDK_DISABLED=true`, and when the exporter cannot be
     /// configured: a telemetry setting never keeps the gateway from serving. Says on stderr where traces go.
     pub fn from_env(function: InvokedFunction) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
-        if var("OTEL_SDK_DISABLED").is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
+        let mut variables = Variables::from_env();
+        let config = OtlpConfig::read(&mut variables);
+        for warning in variables.warnings() {
+            eprintln!("apigw-local: {warning}");
+        }
+        if config.disabled {
             eprintln!("apigw-local: tracing off (OTEL_SDK_DISABLED=true)");
             return Self::off();
         }
-        let exporter = match exporter::Exporter::from_env(&var) {
+        let exporter = match exporter::Exporter::new(&config.traces) {
             Ok(exporter) => exporter,
             Err(error) => {
                 eprintln!("apigw-local: tracing off: {error}");
@@ -70,13 +76,13 @@ impl Telemetry {
             }
         };
         eprintln!("apigw-local: traces -> {}", exporter.destination());
-        let env_attributes = EnvResourceDetector::new().detect();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_id_generator(XrayTraceIds::default())
-            .with_resource(resource(&function.region, var("OTEL_SERVICE_NAME"), &env_attributes))
+            .with_sampler(config.sampler.to_sdk())
+            .with_resource(resource(&function.region, &config))
             .build();
-        Self::with_provider(provider, function)
+        Self::with_provider(provider, function, config.propagators)
     }
 
     /// No spans; requests carry the trace headers API Gateway sends without X-Ray tracing.
@@ -84,10 +90,10 @@ impl Telemetry {
         Self(None)
     }
 
-    fn with_provider(provider: SdkTracerProvider, function: InvokedFunction) -> Self {
+    fn with_provider(provider: SdkTracerProvider, function: InvokedFunction, propagators: Vec<Propagator>) -> Self {
         let scope = InstrumentationScope::builder("apigw-local").with_version(env!("CARGO_PKG_VERSION")).build();
         let tracer = provider.tracer_with_scope(scope);
-        Self(Some(Arc::new(Tracing { provider, tracer, function })))
+        Self(Some(Arc::new(Tracing { provider, tracer, function, propagators })))
     }
 
     /// Exports what is still queued, waiting at most about a second. Blocks: call it off the async workers.
@@ -133,7 +139,9 @@ impl Telemetry {
             attributes.push(KeyValue::new("user_agent.original", user_agent.to_string()));
         }
         let builder = tracing.tracer.span_builder(name).with_kind(SpanKind::Server).with_attributes(attributes);
-        let span = match client_parent(request) {
+        let headers: Vec<(&str, &str)> =
+            request.headers.iter().map(|header| (header.name.as_str(), header.value.as_str())).collect();
+        let span = match propagation::client_parent(&tracing.propagators, Headers(&headers)) {
             ClientParent::Span(parent) => {
                 let parent = Context::new().with_remote_span_context(parent);
                 tracing.tracer.build_with_context(builder, &parent)
@@ -153,11 +161,9 @@ impl Telemetry {
 
 /// The `service.name`, `cloud.*` and `OTEL_RESOURCE_ATTRIBUTES` of the gateway's spans. `OTEL_SERVICE_NAME` wins over
 /// a `service.name` in the attributes, which wins over the default; the attributes may also override `cloud.*`.
-fn resource(region: &str, service_name: Option<String>, env_attributes: &Resource) -> Resource {
-    let service_name = service_name
-        .map(Value::from)
-        .or_else(|| env_attributes.get(&"service.name".into()))
-        .unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
+fn resource(region: &str, config: &OtlpConfig) -> Resource {
+    let service_name = config.service_name.clone().unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string());
+    let attributes = config.resource_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone()));
     Resource::builder_empty()
         .with_attributes([
             KeyValue::new("cloud.provider", "aws"),
@@ -165,7 +171,7 @@ fn resource(region: &str, service_name: Option<String>, env_attributes: &Resourc
             KeyValue::new("cloud.region", region.to_string()),
         ])
         .with_detectors(&[Box::new(TelemetryResourceDetector)])
-        .with_attributes(env_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone())))
+        .with_attributes(attributes)
         .with_service_name(service_name)
         .build()
 }
@@ -180,22 +186,6 @@ fn server_address(host: Option<&str>, peers: Peers) -> (String, u16) {
         None => host.split_once(':').map_or((host, None), |(name, port)| (name, Some(port))),
     };
     (name.to_string(), port.and_then(|port| port.parse().ok()).unwrap_or(80))
-}
-
-enum ClientParent {
-    Span(SpanContext),
-    Trace(TraceId),
-    None,
-}
-
-fn client_parent(request: &Request) -> ClientParent {
-    if let Some(parent) = request.header("traceparent").and_then(propagation::parse_traceparent) {
-        return ClientParent::Span(parent);
-    }
-    match request.header("X-Amzn-Trace-Id").and_then(propagation::parse_xray) {
-        Some(xray) => xray.parent_span().map_or(ClientParent::Trace(xray.trace_id), ClientParent::Span),
-        None => ClientParent::None,
-    }
 }
 
 thread_local! {

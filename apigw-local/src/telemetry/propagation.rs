@@ -1,13 +1,20 @@
-//! Trace context on the wire: W3C `traceparent` and AWS X-Ray's `X-Amzn-Trace-Id`, read from the client and written
-//! into the event.
+//! The trace headers of a hop, and the rules API Gateway adds to the propagators' reading of a client's headers.
 //!
-//! Both carry the same 128-bit trace id: X-Ray's `Root=1-{8 hex}-{24 hex}` is the W3C trace id with a dash after its
-//! eighth digit (X-Ray wants those eight to be the trace's start in Unix seconds, which is what [`super`]'s id
-//! generator puts there), and `Parent` is the W3C parent (span) id.
+//! `otlp-setup` reads and writes W3C `traceparent` and X-Ray's `X-Amzn-Trace-Id` through the OpenTelemetry
+//! propagators. On top of them, as API Gateway does with X-Ray tracing on:
+//! - an `X-Amzn-Trace-Id` that names a trace but no parent segment is continued: the gateway's span is a root span of
+//!   that trace;
+//! - a caller that leaves the sampling decision open (`Sampled=?`, or none) is sampled: locally everything is traced
+//!   unless `OTEL_TRACES_SAMPLER` says otherwise;
+//! - without tracing, the client's X-Ray header goes on unchanged, else a new root is made.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceId};
+use otlp_setup::{Headers, Propagator};
+
+/// X-Ray's flag for a caller that left the sampling decision to the callee (`Sampled=?`).
+const DEFERRED: u8 = 0x02;
 
 /// The trace headers of one hop: what the event carries, what the Runtime API passes as `Lambda-Runtime-Trace-Id` and
 /// what the client gets back.
@@ -22,18 +29,14 @@ pub struct TraceHeaders {
 impl TraceHeaders {
     /// The headers that name `span` as the caller of the next hop.
     pub fn of(span: &SpanContext) -> Self {
-        let sampled = span.is_sampled();
-        Self {
-            xray: format!("{};Parent={};Sampled={}", xray_root(span.trace_id()), span.span_id(), u8::from(sampled)),
-            traceparent: Some(format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8())),
-        }
+        Self { xray: otlp_setup::xray_header(span).unwrap_or_default(), traceparent: otlp_setup::traceparent(span) }
     }
 
     /// Without tracing, as API Gateway does without X-Ray: the client's header when it names a trace, else a new
     /// root.
     pub fn untraced(client_xray: Option<&str>) -> Self {
         let xray = match client_xray {
-            Some(client) if client.split(';').any(|part| part.trim().starts_with("Root=1-")) => client.to_string(),
+            Some(client) if otlp_setup::xray_span_context(client).is_some() => client.to_string(),
             _ => {
                 let seconds = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
                 let random = crate::random::uuid_v4().simple().to_string();
@@ -45,107 +48,61 @@ impl TraceHeaders {
 
     /// The W3C form (32 lowercase hex digits) of the trace id in `X-Amzn-Trace-Id`, if it has a valid `Root`.
     pub fn trace_id(&self) -> Option<String> {
-        parse_xray(&self.xray).map(|xray| xray.trace_id.to_string())
+        otlp_setup::xray_span_context(&self.xray).map(|span| span.trace_id().to_string())
     }
 }
 
-/// What a client's `X-Amzn-Trace-Id` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct XrayHeader {
-    pub trace_id: TraceId,
-    /// The caller's segment (span), if it named one.
-    pub parent: Option<SpanId>,
-    /// `Sampled=1` or `Sampled=0`; absent or `?` (the caller leaves the decision to the callee) is `None`.
-    pub sampled: Option<bool>,
+/// What the client's headers say the gateway's span continues.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ClientParent {
+    /// A span of the client's: the gateway's span is its child.
+    Span(SpanContext),
+    /// A trace the client started without naming its own span: the gateway's span is that trace's root.
+    Trace(TraceId),
+    /// Nothing: a new trace.
+    None,
 }
 
-impl XrayHeader {
-    /// The caller's span as a remote parent, when the header names one. An undecided caller counts as sampled: locally
-    /// everything is traced unless `OTEL_TRACES_SAMPLER` says otherwise.
-    pub fn parent_span(&self) -> Option<SpanContext> {
-        let flags = if self.sampled.unwrap_or(true) { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED };
-        Some(SpanContext::new(self.trace_id, self.parent?, flags, true, TraceState::default()))
+/// The parent of a request's span, by `propagators` and API Gateway's rules (see the module's doc).
+pub(crate) fn client_parent(propagators: &[Propagator], headers: Headers<'_>) -> ClientParent {
+    let context = otlp_setup::extract(propagators, headers);
+    let span = context.span();
+    let parent = span.span_context();
+    if parent.is_valid() {
+        return ClientParent::Span(decided(parent));
+    }
+    let xray = propagators.contains(&Propagator::XRay).then(|| headers.value(otlp_setup::XRAY_HEADER)).flatten();
+    match xray.and_then(otlp_setup::xray_span_context) {
+        Some(trace) => ClientParent::Trace(trace.trace_id()),
+        None => ClientParent::None,
     }
 }
 
-/// `Root=1-{8 hex}-{24 hex}` for a trace id.
-fn xray_root(trace_id: TraceId) -> String {
-    let hex = trace_id.to_string();
-    format!("Root=1-{}-{}", &hex[..8], &hex[8..])
-}
-
-/// Reads `Root`, `Parent` and `Sampled` from an X-Ray trace header (other fields, such as `Self` or `Lineage`, are
-/// ignored); `None` without a valid `Root`.
-pub fn parse_xray(header: &str) -> Option<XrayHeader> {
-    let mut root = None;
-    let mut parent = None;
-    let mut sampled = None;
-    for field in header.split(';') {
-        let Some((key, value)) = field.split_once('=') else { continue };
-        match key.trim() {
-            "Root" => root = parse_root(value.trim()),
-            "Parent" => parent = parse_span_id(value.trim(), true),
-            "Sampled" => {
-                sampled = match value.trim() {
-                    "1" => Some(true),
-                    "0" => Some(false),
-                    _ => None,
-                }
-            }
-            _ => {}
-        }
+/// `parent`, sampled if it left the decision open.
+fn decided(parent: &SpanContext) -> SpanContext {
+    if parent.trace_flags().to_u8() & DEFERRED == 0 {
+        return parent.clone();
     }
-    Some(XrayHeader { trace_id: root?, parent, sampled })
-}
-
-fn parse_root(root: &str) -> Option<TraceId> {
-    let (time, random) = root.strip_prefix("1-")?.split_once('-')?;
-    if time.len() != 8 || random.len() != 24 {
-        return None;
-    }
-    parse_trace_id(&format!("{time}{random}").to_ascii_lowercase())
-}
-
-/// The caller's span from a W3C `traceparent`, by the rules of Trace Context level 1: version `ff` and all-zero ids
-/// are invalid, upper-case hex is invalid, and a version after `00` may append fields.
-pub fn parse_traceparent(header: &str) -> Option<SpanContext> {
-    let mut fields = header.trim().split('-');
-    let version = fields.next().filter(|version| is_lower_hex(version, 2) && *version != "ff")?;
-    let trace_id = parse_trace_id(fields.next()?)?;
-    let span_id = parse_span_id(fields.next()?, false)?;
-    let flags = fields.next().filter(|flags| is_lower_hex(flags, 2))?;
-    if version == "00" && fields.next().is_some() {
-        return None;
-    }
-    let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
-    Some(SpanContext::new(trace_id, span_id, flags, true, TraceState::default()))
-}
-
-fn parse_trace_id(hex: &str) -> Option<TraceId> {
-    is_lower_hex(hex, 32).then(|| TraceId::from_hex(hex).ok()).flatten().filter(|id| *id != TraceId::INVALID)
-}
-
-/// X-Ray writes its ids in lower case but is not strict about reading them; W3C is.
-fn parse_span_id(hex: &str, any_case: bool) -> Option<SpanId> {
-    let hex = if any_case { hex.to_ascii_lowercase() } else { hex.to_string() };
-    is_lower_hex(&hex, 16).then(|| SpanId::from_hex(&hex).ok()).flatten().filter(|id| *id != SpanId::INVALID)
-}
-
-fn is_lower_hex(text: &str, length: usize) -> bool {
-    text.len() == length && text.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    SpanContext::new(parent.trace_id(), parent.span_id(), TraceFlags::SAMPLED, true, parent.trace_state().clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::{SpanId, TraceState};
 
     const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
     const SPAN: &str = "53995c3f42cd8ad8";
+    const DEFAULT: [Propagator; 3] = [Propagator::TraceContext, Propagator::Baggage, Propagator::XRay];
 
     fn span(sampled: bool, remote: bool) -> SpanContext {
         let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED };
         let (trace_id, span_id) = (TraceId::from_hex(TRACE).unwrap(), SpanId::from_hex(SPAN).unwrap());
         SpanContext::new(trace_id, span_id, flags, remote, TraceState::default())
+    }
+
+    fn parent_of(xray: &str) -> ClientParent {
+        client_parent(&DEFAULT, Headers(&[("X-Amzn-Trace-Id", xray)]))
     }
 
     #[test]
@@ -162,71 +119,26 @@ mod tests {
     #[test]
     fn x_ray_is_read_back_into_the_w3c_ids() {
         let headers = TraceHeaders::of(&span(true, false));
-        let xray = parse_xray(&headers.xray).unwrap();
-        assert_eq!(xray.parent_span().unwrap(), span(true, true));
-        assert_eq!(parse_traceparent(headers.traceparent.as_deref().unwrap()), xray.parent_span());
-    }
-
-    #[test]
-    fn x_ray_fields_in_any_order_and_case_of_hex() {
-        let xray =
-            parse_xray(" Sampled=0 ; Self=1-x-y;Parent=53995C3F42CD8AD8; Root=1-5759E988-BD862E3FE1BE46A994272793")
-                .unwrap();
-        assert_eq!(xray.trace_id, TraceId::from_hex(TRACE).unwrap());
-        assert_eq!(xray.parent, Some(SpanId::from_hex(SPAN).unwrap()));
-        assert_eq!(xray.sampled, Some(false));
-        assert!(!xray.parent_span().unwrap().is_sampled());
+        assert_eq!(parent_of(&headers.xray), ClientParent::Span(span(true, true)));
+        let traceparent = [("traceparent", headers.traceparent.as_deref().unwrap())];
+        assert_eq!(client_parent(&DEFAULT, Headers(&traceparent)), ClientParent::Span(span(true, true)));
     }
 
     #[test]
     fn x_ray_without_parent_or_decision() {
-        let xray = parse_xray("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=?").unwrap();
-        assert_eq!((xray.parent, xray.sampled), (None, None));
-        assert_eq!(xray.parent_span(), None);
-        let undecided = parse_xray(&format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={SPAN}")).unwrap();
-        assert!(undecided.parent_span().unwrap().is_sampled());
+        let trace = TraceId::from_hex(TRACE).unwrap();
+        assert_eq!(parent_of("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=?"), ClientParent::Trace(trace));
+        let undecided = parent_of(&format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={SPAN}"));
+        let ClientParent::Span(undecided) = undecided else { panic!("{undecided:?}") };
+        assert!(undecided.is_sampled(), "an open decision is taken: sampled");
+        let unsampled = parent_of(&format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={SPAN};Sampled=0"));
+        assert_eq!(unsampled, ClientParent::Span(span(false, true)), "the caller decided; its decision stands");
     }
 
     #[test]
-    fn invalid_x_ray_roots_are_refused() {
-        for header in [
-            "",
-            "garbage",
-            "Root=2-5759e988-bd862e3fe1be46a994272793",
-            "Root=1-5759e98-8bd862e3fe1be46a994272793",
-            "Root=1-5759e988bd862e3fe1be46a994272793",
-            "Root=1-00000000-000000000000000000000000",
-            "Root=1-5759e988-bd862e3fe1be46a99427279g",
-            "Parent=53995c3f42cd8ad8;Sampled=1",
-        ] {
-            assert_eq!(parse_xray(header), None, "{header:?}");
-        }
-        let bad_parent = parse_xray("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000").unwrap();
-        assert_eq!(bad_parent.parent, None);
-    }
-
-    #[test]
-    fn traceparent_follows_trace_context_level_1() {
-        let valid = format!("00-{TRACE}-{SPAN}-01");
-        assert_eq!(parse_traceparent(&valid), Some(span(true, true)));
-        let unsampled = parse_traceparent(&format!("00-{TRACE}-{SPAN}-00")).unwrap();
-        assert!(!unsampled.is_sampled());
-        let future_version = parse_traceparent(&format!("cc-{TRACE}-{SPAN}-09-what-comes-next")).unwrap();
-        assert!(future_version.is_sampled(), "only the sampled bit of unknown flags is kept");
-        assert_eq!(future_version.trace_flags(), TraceFlags::SAMPLED);
-        for invalid in [
-            format!("00-{TRACE}-{SPAN}-01-extra"),
-            format!("ff-{TRACE}-{SPAN}-01"),
-            format!("00-{}-{SPAN}-01", "0".repeat(32)),
-            format!("00-{TRACE}-{}-01", "0".repeat(16)),
-            format!("00-{}-{SPAN}-01", TRACE.to_uppercase()),
-            format!("00-{TRACE}-{SPAN}-1"),
-            format!("0-{TRACE}-{SPAN}-01"),
-            format!("00-{TRACE}-{SPAN}"),
-            String::new(),
-        ] {
-            assert_eq!(parse_traceparent(&invalid), None, "{invalid:?}");
-        }
+    fn without_x_ray_among_the_propagators_a_root_alone_is_not_continued() {
+        let headers = [("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")];
+        assert_eq!(client_parent(&[Propagator::TraceContext], Headers(&headers)), ClientParent::None);
     }
 
     #[test]

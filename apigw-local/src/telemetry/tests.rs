@@ -1,6 +1,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -36,7 +37,8 @@ fn traced() -> (Telemetry, Captured) {
         .with_id_generator(XrayTraceIds::default())
         .build();
     let function = InvokedFunction { name: "GetStartedLambdaProxyIntegration".into(), region: "eu-west-1".into() };
-    (Telemetry::with_provider(provider, function), captured)
+    let propagators = vec![Propagator::TraceContext, Propagator::Baggage, Propagator::XRay];
+    (Telemetry::with_provider(provider, function, propagators), captured)
 }
 
 fn request(method: &str, headers: &[(&str, &str)]) -> Request {
@@ -260,7 +262,14 @@ fn server_address_is_the_host_header_or_the_local_socket() {
 #[test]
 fn the_resource_names_the_gateway_unless_told_otherwise() {
     let get = |resource: &Resource, key: &str| resource.get(&key.to_string().into()).map(|value| value.to_string());
-    let plain = resource("eu-west-1", None, &Resource::builder_empty().build());
+    let config = |variables: &[(&str, &str)]| {
+        let variables: Vec<(String, String)> =
+            variables.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        OtlpConfig::read(&mut Variables::new(|name: &str| {
+            variables.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+        }))
+    };
+    let plain = resource("eu-west-1", &config(&[]));
     for (key, expected) in [
         ("service.name", "apigw-local"),
         ("cloud.provider", "aws"),
@@ -270,12 +279,10 @@ fn the_resource_names_the_gateway_unless_told_otherwise() {
     ] {
         assert_eq!(get(&plain, key).as_deref(), Some(expected), "{key}");
     }
-    let env = Resource::builder_empty()
-        .with_attributes([KeyValue::new("service.name", "from-attributes"), KeyValue::new("cloud.region", "local")])
-        .build();
-    let attributed = resource("eu-west-1", None, &env);
+    let attributes = ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,cloud.region=local");
+    let attributed = resource("eu-west-1", &config(&[attributes]));
     assert_eq!(get(&attributed, "service.name").as_deref(), Some("from-attributes"));
     assert_eq!(get(&attributed, "cloud.region").as_deref(), Some("local"));
-    let named = resource("eu-west-1", Some("from-variable".into()), &env);
+    let named = resource("eu-west-1", &config(&[attributes, ("OTEL_SERVICE_NAME", "from-variable")]));
     assert_eq!(get(&named, "service.name").as_deref(), Some("from-variable"));
 }
