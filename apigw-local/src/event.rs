@@ -235,10 +235,10 @@ fn event_body(body: &[u8], content_type: Option<&str>, api: &Api) -> (Value, boo
     if body.is_empty() {
         return (Value::Null, false);
     }
-    if !is_binary_media_type(content_type.unwrap_or_default(), &api.binary_media_types) {
-        if let Ok(text) = std::str::from_utf8(body) {
-            return (Value::from(text), false);
-        }
+    if !is_binary_media_type(content_type.unwrap_or_default(), &api.binary_media_types)
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        return (Value::from(text), false);
     }
     (Value::from(BASE64.encode(body)), true)
 }
