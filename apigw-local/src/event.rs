@@ -690,7 +690,7 @@ mod tests {
     #[test]
     fn item_13_civil_from_days_matches_a_calendar_walked_day_by_day() {
         // Every day from 1970-01-01 to 2400-12-31: covers 100-year (2100, 2200, 2300) and 400-year (2000, 2400) rules.
-        let is_leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let is_leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let (mut year, mut month, mut day) = (1970, 1, 1);
         let mut days = 0;
         while year <= 2400 {
