@@ -1,7 +1,7 @@
 //! What the release `bootstrap` costs to start, to invoke and to keep, under a Runtime API served here
 //! (tests/common/runtime_host.rs), with telemetry off (`OTEL_SDK_DISABLED=true`) and on (tests/common/otlp.rs: a
-//! healthy, refusing, hanging or slow collector), side by side with a peer (the tutorial's handler in Python on AWS's
-//! Runtime Interface Client, benches/peer/tutorial.py) and a null function (examples/null_function.rs, the host's own
+//! healthy, refusing, hanging or slow collector), side by side with a peer (the project's Python port of the tutorial's
+//! handler, run locally under AWS's Runtime Interface Client, benches/peer/tutorial.py) and a null function (examples/null_function.rs, the host's own
 //! share). Prints the top of BENCHMARKS.md (markdown) on stdout, progress on stderr: `make bench`.
 //!
 //! - cold start: process spawned → first `GET /next`, and → first response (the event is queued before the spawn);
@@ -518,8 +518,8 @@ fn header(text: &mut String, sizes: &Sizes) {
         "# Benchmarks\n\n\
          Written by `make bench`. The sections from Cold start to Footprint come from \
          `apigw-local/benches/invocation.rs`: what the release `bootstrap` costs to start, to invoke and to keep, with \
-         telemetry off (`OTEL_SDK_DISABLED=true`) and on, side by side with the tutorial's own handler on AWS's Python \
-         runtime and with a null function. Every function runs as a \
+         telemetry off (`OTEL_SDK_DISABLED=true`) and on, side by side with the project's Python port of the tutorial's \
+         handler, run locally under AWS's Runtime Interface Client, and with a null function. Every function runs as a \
          process of its own against a Lambda Runtime API served by the benchmark, which hands it the seed's POST event \
          and checks the tutorial's greeting in its answer. Each target of the benchmark issue is checked in its \
          section's table, and a missed one says by how much. Times in milliseconds unless marked; MB = 10⁶ bytes; \
@@ -761,8 +761,8 @@ fn peer_section(text: &mut String, results: &Results, setup: &Setup, invocations
         (results.cold(Subject::ON), results.cold(Subject::Null), results.cold(Subject::Peer));
     let _ = writeln!(
         text,
-        "## Peer: the tutorial's handler on AWS's Python runtime\n\n\
-         The tutorial's Node.js handler, the same steps in Python (`apigw-local/benches/peer/tutorial.py`: the same \
+        "## Peer: the tutorial's handler ported to Python, under AWS's Runtime Interface Client\n\n\
+         The project's port of the tutorial's Node.js handler: the same steps in Python (`apigw-local/benches/peer/tutorial.py`: the same \
          greeting, logging and proxy response), run by AWS's Runtime Interface Client as `python -m awslambdaric \
          tutorial.handler` ({}), against the same Runtime API host as `bootstrap`, with the same event. Cold start from \
          the section above; latency, flush and connections over {invocations} invocations of one process; memory of \
