@@ -13,7 +13,8 @@ locals {
   # architecture) makes a new tag, which rebuilds and pushes the image and updates the function.
   build_patterns = [
     "Dockerfile", ".dockerignore", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "scripts/build-static.sh",
-    "src/**", "apigw-local/Cargo.toml",
+    "src/**", "lambda-otel/Cargo.toml", "lambda-otel/src/**", "otlp-setup/Cargo.toml", "otlp-setup/src/**",
+    "apigw-local/Cargo.toml",
   ]
   build_inputs = local.build_image ? sort(distinct(flatten([
     for pattern in local.build_patterns : tolist(fileset(local.build_context, pattern))
