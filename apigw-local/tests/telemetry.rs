@@ -691,3 +691,32 @@ async fn sigterm_delivers_the_spans_a_hanging_collector_could_not_take() {
     })
     .await;
 }
+
+/// lambda-otel's example program, a function that is not the tutorial's, adopts the library in its few lines: its
+/// request is one trace from the gateway to its own `greeting` span, and its log line names that trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_telemetry_librarys_example_function_is_traced_and_its_log_lines_carry_the_trace() {
+    bounded(async {
+        let example = bootstrap().with_file_name("examples").join("http_hello");
+        assert!(example.exists(), "{} is missing: `cargo build -p lambda-otel --examples`", example.display());
+        let receiver = Receiver::start(Protocol::HttpProtobuf, Mode::Normal).await;
+        let gateway = gateway(&["--function", example.to_str().unwrap()], &exporting_to(&receiver, &[]));
+        let (status, headers, body) = send(client().get(gateway.url("/test/helloworld?name=Ada"))).await;
+        assert_eq!((status, body.as_str()), (200, "Hello, Ada!"));
+        let request_id = header(&headers, "x-amzn-requestid");
+        let trace = wait_for_request_trace(&receiver, &request_id).await;
+        assert_eq!(trace.function.name, "GET /helloworld");
+        assert_eq!(trace.function.parent_span_id.as_deref(), Some(trace.invoke.span_id.as_str()));
+        let greeting = trace.all.iter().find(|span| span.name == "greeting").expect("the example's own span");
+        assert_eq!(greeting.parent_span_id.as_deref(), Some(trace.function.span_id.as_str()), "{greeting}");
+
+        let logged = gateway.stdout_until(|line| line.contains(r#""message":"greeted""#));
+        let line = logged.iter().find(|line| line.contains(r#""message":"greeted""#)).expect("the example's log line");
+        let line = common::json(line);
+        assert_eq!(line["trace_id"], trace.function.trace_id.as_str(), "{line}");
+        assert_eq!(line["span_id"], trace.function.span_id.as_str(), "written inside the invocation's span: {line}");
+        assert_eq!(line["request_id"], request_id.as_str(), "{line}");
+        assert_eq!(line["name"], "Ada", "{line}");
+    })
+    .await;
+}
