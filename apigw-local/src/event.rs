@@ -1,4 +1,5 @@
-//! The API Gateway REST (v1) proxy event for one request, to the conformance checklist in the project's reference.
+//! The API Gateway REST (v1) proxy event for one request, following the rules of
+//! docs/apigw-conformance.md (the tests are named after their numbers).
 //!
 //! Where a local gateway cannot be API Gateway, the event says what is true locally and the choice is written down here:
 //! - `X-Forwarded-Proto` is `http`: the emulator listens on plain HTTP (API Gateway itself is HTTPS-only and says `https`).
@@ -51,7 +52,7 @@ pub struct RequestMeta {
     pub trace: TraceHeaders,
 }
 
-/// Request headers API Gateway never passes to the integration (checklist item 7), compared case-insensitively.
+/// Request headers API Gateway never passes to the integration (docs/apigw-conformance.md, item 7), compared case-insensitively.
 pub const DROPPED_HEADERS: [&str; 12] = [
     "Connection",
     "Content-Length",

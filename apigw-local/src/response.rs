@@ -1,6 +1,6 @@
 //! The function's proxy output mapped back to HTTP, with API Gateway's rules for what is malformed.
 //!
-//! Decisions where API Gateway's behaviour is not pinned by the checklist:
+//! Decisions where API Gateway's behaviour is not pinned by docs/apigw-conformance.md:
 //! - Headers are sent in the order the function wrote them: every `headers` entry first, then every
 //!   `multiValueHeaders` value (the order of the fields in AWS's documented output format). A name present in both is
 //!   sent with all of its values, even identical ones, as API Gateway does.

@@ -1,5 +1,6 @@
 //! The event the function receives and the response the client gets, checked over raw sockets so that header casing
-//! and framing are exactly what went over the wire. Item numbers refer to the conformance checklist.
+//! and framing are exactly what went over the wire. Item numbers are those of
+//! docs/apigw-conformance.md.
 
 mod common;
 

@@ -90,7 +90,7 @@ require() {
 # ---- Terraform and its provider mirror --------------------------------------------------------------------------
 plugin_dir=${TF_PLUGIN_DIR:-}
 if [ -z "$plugin_dir" ]; then
-  # The machine image's mirror (see shared/reference/tooling.md); anywhere on this file system.
+  # The machine image's mirror of the AWS provider, anywhere on this file system.
   plugin_dir=$(find / -xdev -name 'terraform-provider-aws_*' -path '*registry.terraform.io*' 2>/dev/null | head -1 | sed 's|/registry.terraform.io/.*||')
 fi
 export TF_CLI_CONFIG_FILE="$work/terraformrc"
