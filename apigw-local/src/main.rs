@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apigw_local::backend::Backend;
 use apigw_local::backend::invoke::InvokeClient;
@@ -8,10 +9,10 @@ use apigw_local::backend::runtime_api::{FunctionConfig, RuntimeApiHost};
 use apigw_local::config::Args;
 use apigw_local::event::Api;
 use apigw_local::gateway::Gateway;
-use apigw_local::open_files;
 use apigw_local::routes::RouteTable;
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
+use apigw_local::{message, open_files, output};
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -24,16 +25,23 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     // Before any socket is opened: a thousand clients would not fit in the common default of 1,024 descriptors.
     if let Err(error) = open_files::raise_to_hard_limit() {
-        eprintln!("apigw-local: cannot raise the open files limit, keeping it: {error}");
+        message!("cannot raise the open files limit, keeping it: {error}");
     }
-    match run(args).await {
+    let code = match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("apigw-local: {error}");
+            message!("{error}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The last messages and access log lines, as far as their readers take them: a reader that stopped reading
+    // cannot hold the exit up.
+    output::flush(EXIT_FLUSH);
+    code
 }
+
+/// How long the exit waits for the output queues to be written.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
 async fn run(args: Args) -> Result<(), String> {
     let listener = listen(args.listen).map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
@@ -49,7 +57,7 @@ async fn run(args: Args) -> Result<(), String> {
     let telemetry =
         Telemetry::from_env(InvokedFunction { name: args.function_name.clone(), region: args.region.clone() });
     for route in &routes.routes {
-        eprintln!("apigw-local: {} http://{address}/{}{}", route.method, routes.stage, route.resource);
+        message!("{} http://{address}/{}{}", route.method, routes.stage, route.resource);
     }
     if let Some(executable) = args.function.clone() {
         let config = FunctionConfig {
@@ -61,15 +69,12 @@ async fn run(args: Args) -> Result<(), String> {
         };
         let host =
             RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;
-        eprintln!(
-            "apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)",
-            args.concurrency
-        );
+        message!("listening on http://{address} -> Runtime API host, {} environment(s)", args.concurrency);
         serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout, telemetry }).await
     } else {
         let url = args.invoke_url.clone().unwrap_or_default();
         let client = InvokeClient::new(&url)?;
-        eprintln!("apigw-local: listening on http://{address} -> Invoke {url}");
+        message!("listening on http://{address} -> Invoke {url}");
         serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout, telemetry }).await
     }
 }

@@ -27,7 +27,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, gateway: Arc<Gateway<B>>) 
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: pause instead of spinning, and keep serving the open ones.
-                eprintln!("apigw-local: accept failed: {error}");
+                crate::message!("accept failed: {error}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

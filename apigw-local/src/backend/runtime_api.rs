@@ -26,6 +26,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::{Backend, Invocation, InvokeError};
 use crate::http1::{Connection, Limits, Request, Response};
+use crate::output::{self, Stream};
 
 /// Lambda's synchronous response payload limit (6 MB as Lambda counts it).
 const MAX_RESPONSE_BYTES: usize = 6_291_556;
@@ -44,6 +45,9 @@ const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Durati
 
 /// Lambda's shutdown phase for a function with internal extensions: from SIGTERM to SIGKILL.
 const SHUTDOWN_BUDGET: Duration = Duration::from_millis(500);
+
+/// How long a stopped function's last output may take to be read.
+const LAST_OUTPUT: Duration = Duration::from_millis(200);
 
 /// What the execution environments see of the function's configuration.
 #[derive(Debug, Clone)]
@@ -283,10 +287,18 @@ impl Environment {
         let mut backoff = RESTART_BACKOFF.0;
         loop {
             let ended = match self.spawn() {
-                Ok(mut child) => self.supervise(&mut child, &mut calls).await,
+                Ok((mut child, output)) => {
+                    let ended = self.supervise(&mut child, &mut calls).await;
+                    if matches!(ended, Ended::Shutdown) {
+                        // The process is gone, but the last lines it wrote (those of its shutdown) may still be in
+                        // the pipes; a process of its own that kept them open gets no more than this.
+                        let _ = timeout(LAST_OUTPUT, output).await;
+                    }
+                    ended
+                }
                 Err(error) => {
                     let reason = format!("cannot start {}: {error}", self.config.executable.display());
-                    eprintln!("apigw-local: environment {}: {reason}", self.index);
+                    crate::message!("environment {}: {reason}", self.index);
                     self.fail_one_waiting(reason);
                     Ended::DuringInit
                 }
@@ -308,7 +320,9 @@ impl Environment {
         }
     }
 
-    fn spawn(&self) -> io::Result<Child> {
+    /// Starts the function's process, and the task that forwards its output (see [`crate::output`]), which ends
+    /// when the process and whatever it started have closed their stdout and stderr.
+    fn spawn(&self) -> io::Result<(Child, JoinHandle<()>)> {
         let config = &self.config;
         let mut command = Command::new(&config.executable);
         command
@@ -322,6 +336,10 @@ impl Environment {
             .env("AWS_REGION", &config.region)
             .env("AWS_DEFAULT_REGION", &config.region)
             .stdin(Stdio::null())
+            // Read by the gateway and passed on to its own stdout and stderr through bounded queues, so that a reader
+            // who stopped reading those costs lines, not a function blocked in the middle of an invocation.
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             // Out of the terminal's process group: Ctrl-C reaches only the gateway, which then shuts the process down
             // as Lambda would, instead of the terminal killing it mid-flush.
             .process_group(0)
@@ -342,7 +360,22 @@ impl Environment {
                 });
             }
         }
-        command.spawn()
+        let mut child = command.spawn()?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let output = tokio::spawn(async move {
+            let stdout = async move {
+                if let Some(stdout) = stdout {
+                    output::forward_lines(stdout, Stream::Stdout).await;
+                }
+            };
+            let stderr = async move {
+                if let Some(stderr) = stderr {
+                    output::forward_lines(stderr, Stream::Stderr).await;
+                }
+            };
+            tokio::join!(stdout, stderr);
+        });
+        Ok((child, output))
     }
 
     async fn supervise(&self, child: &mut Child, calls: &mut mpsc::Receiver<RuntimeCall>) -> Ended {
@@ -364,10 +397,10 @@ impl Environment {
                 status = child.wait() => {
                     let reason = exit_reason(status, init_error.take());
                     if let Some(job) = in_flight.take() {
-                        eprintln!("apigw-local: environment {}: {reason} during request {}", self.index, job.request_id);
+                        crate::message!("environment {}: {reason} during request {}", self.index, job.request_id);
                         let _ = job.reply.send(Err(InvokeError::Function(reason)));
                     } else if !initialized {
-                        eprintln!("apigw-local: environment {}: {reason} before asking for an event", self.index);
+                        crate::message!("environment {}: {reason} before asking for an event", self.index);
                         // Lambda fails the invocation that triggered a failed init; without this a function that cannot
                         // start would leave every request waiting for the integration timeout.
                         self.fail_one_waiting(reason);
@@ -400,7 +433,7 @@ impl Environment {
                         },
                         CallKind::Error { request_id, summary } => match take_matching(&mut in_flight, &request_id) {
                             Some(job) => {
-                                eprintln!("apigw-local: environment {}: request {request_id} failed: {summary}", self.index);
+                                crate::message!("environment {}: request {request_id} failed: {summary}", self.index);
                                 let _ = job.reply.send(Err(InvokeError::Function(summary)));
                                 accepted()
                             }
@@ -469,7 +502,7 @@ impl Environment {
                     let _ = child.start_kill();
                     let _ = child.wait().await;
                     if let Some(job) = in_flight.take() {
-                        eprintln!("apigw-local: environment {}: request {} timed out; process replaced", self.index, job.request_id);
+                        crate::message!("environment {}: request {} timed out; process replaced", self.index, job.request_id);
                         let _ = job.reply.send(Err(InvokeError::Timeout));
                     }
                     return Ended::AfterInit;
@@ -496,13 +529,10 @@ impl Environment {
             }
         }
         if let Err(error) = terminate(child) {
-            eprintln!("apigw-local: environment {}: cannot send SIGTERM: {error}", self.index);
+            crate::message!("environment {}: cannot send SIGTERM: {error}", self.index);
         }
         if timeout(SHUTDOWN_BUDGET, child.wait()).await.is_err() {
-            eprintln!(
-                "apigw-local: environment {}: still running {SHUTDOWN_BUDGET:?} after SIGTERM; killed",
-                self.index
-            );
+            crate::message!("environment {}: still running {SHUTDOWN_BUDGET:?} after SIGTERM; killed", self.index);
             let _ = child.kill().await;
         }
         drop(pending);
