@@ -143,7 +143,7 @@ enum CallKind {
 
 async fn serve(listener: TcpListener, calls: mpsc::Sender<RuntimeCall>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let (stream, _) = crate::server::accept(&listener, "Runtime API").await;
         // Runtime clients send small requests and wait for each answer: Nagle's delay would add to every invocation.
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(stream, calls.clone()));
