@@ -3,20 +3,20 @@
 //! The gateway serves every connection and the Runtime API on one thread. A write to a pipe whose reader has stopped
 //! reading (a terminal paused with Ctrl-S, `make run | less` left open, a log driver that falls behind) blocks once the
 //! pipe is full, and on that thread it would stop every request and the handling of SIGTERM. So lines are only queued
-//! here: each stream has a bounded queue ([`QUEUE_BYTES`]) drained by a thread of its own that does the blocking
+//! here: each stream has a bounded queue (`QUEUE_BYTES`, 1 MiB) drained by a thread of its own that does the blocking
 //! writes. A line that does not fit is dropped and counted, and once the writer gets through again the count is said
 //! on stderr (`apigw-local: N lines dropped: stdout was not being read`) rather than on stdout, whose lines programs
 //! parse. A request never waits for its access log line; a stalled reader costs lines, never answers.
 //!
 //! What goes through here:
-//! - the access log, one JSON line per request on stdout ([`Stream::write_line`]);
+//! - the access log, one JSON line per request on stdout (`Stream::write_line`);
 //! - the gateway's own messages on stderr ([`message!`](crate::message));
 //! - the output of the functions the Runtime API host runs. They are spawned with stdout and stderr piped, and
-//!   [`forward_lines`] passes their lines on, stdout to stdout and stderr to stderr, byte for byte, so that their JSON
+//!   `forward_lines` passes their lines on, stdout to stdout and stderr to stderr, byte for byte, so that their JSON
 //!   log lines with trace ids read as if the function had written them itself. A function therefore never blocks on
 //!   its own logging either (as it would on a shared, full pipe, in the middle of an invocation). Lines keep their
 //!   order per source; the sources interleave line by line, a function's log line sometimes after the access log line
-//!   of the same request. A line over [`MAX_LINE`] bytes is passed on in pieces of that size, each ended by a newline
+//!   of the same request. A line over `MAX_LINE` (256 KiB) is passed on in pieces of that size, each ended by a newline
 //!   (as Docker's log drivers split long lines), so that a function writing without newlines cannot grow it for ever.
 //!
 //! At exit, [`flush`] waits a bounded time for the queues to be written and gives up on a reader that does not read.
