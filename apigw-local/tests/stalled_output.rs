@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::bootstrap;
 use futures::future::join_all;
 
-/// Far more than a 64 KiB pipe holds: an access log line and a function log line per request are some 600 bytes.
+/// More output than a 64 KiB pipe and the gateway's 1 MiB queue hold together: an access log line (some 300 bytes) and
+/// a function log line per request.
 const REQUESTS: usize = 5_000;
 const CLIENTS: usize = 4;
 const QUERY: &str = "/test/helloworld?name=Ok&city=Here";
@@ -30,7 +31,7 @@ struct Unread {
 impl Unread {
     fn start() -> Self {
         let mut gateway = Command::new(env!("CARGO_BIN_EXE_apigw-local"))
-            .args(["--listen", "127.0.0.1:0", "--function", bootstrap().to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--function", bootstrap().to_str().unwrap(), "--concurrency", "2"])
             .env("OTEL_SDK_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
