@@ -35,6 +35,11 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 /// (a terminal redrawing, a pager's first screen); past it the reader is not keeping up, and lines are dropped.
 pub(crate) const QUEUE_BYTES: usize = 1024 * 1024;
 
+/// How often a writer that wrote recently looks for lines...
+const POLL: Duration = Duration::from_millis(5);
+/// ...and how many times it finds none before it sleeps until woken.
+const POLLS_BEFORE_SLEEP: u32 = 20;
+
 /// The longest line [`forward_lines`] passes on whole.
 pub(crate) const MAX_LINE: usize = 256 * 1024;
 
@@ -177,7 +182,7 @@ struct State {
     writing: usize,
     /// Between taking a batch and having reported what was dropped meanwhile.
     busy: bool,
-    /// The writer is waiting for lines, and needs waking.
+    /// The writer sleeps until woken: it found no lines for a while.
     idle: bool,
     /// Lines refused since the last report.
     dropped: u64,
@@ -223,7 +228,7 @@ impl Queue {
             return false;
         }
         state.queued.extend_from_slice(line);
-        // Only a waiting writer needs the wake-up, which is a system call: under load the writer is mostly busy.
+        // Only a sleeping writer needs the wake-up, which is a system call; one that wrote recently looks by itself.
         if std::mem::take(&mut state.idle) {
             self.arrived.notify_one();
         }
@@ -235,9 +240,17 @@ impl Queue {
         let mut batch = Vec::new();
         loop {
             let mut state = self.lock();
+            let mut looked = 0;
             while state.queued.is_empty() {
-                state.idle = true;
-                state = self.arrived.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+                // While lines keep coming, the writer looks for them every POLL instead of being woken for each,
+                // which would cost the serving thread a system call per line.
+                state = if looked < POLLS_BEFORE_SLEEP {
+                    looked += 1;
+                    self.arrived.wait_timeout(state, POLL).unwrap_or_else(|poisoned| poisoned.into_inner()).0
+                } else {
+                    state.idle = true;
+                    self.arrived.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner())
+                };
             }
             std::mem::swap(&mut state.queued, &mut batch);
             state.writing = batch.len();
