@@ -5,7 +5,6 @@
 //! header's `Parent` becomes its `Lambda.Invoke` span, and a W3C `traceparent` naming the same span is added to the
 //! event, which real API Gateway does not do (see [`crate::telemetry`]).
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +14,7 @@ use crate::backend::{Backend, Invocation, InvokeError};
 use crate::event::{self, Api, RequestMeta};
 use crate::gateway_response::GatewayResponse;
 use crate::http1::{Request, Response};
+use crate::output::Stream;
 use crate::response;
 use crate::routes::{RouteMatch, RouteTable};
 use crate::telemetry::{InvokeSpan, Telemetry, TraceHeaders};
@@ -162,9 +162,8 @@ fn log_access(
     };
     let mut bytes = serde_json::to_vec(&line).expect("an access log line serializes");
     bytes.push(b'\n');
-    // One `write_all` of the whole line: stdout is line-buffered, so this is still one write(2) per request, as
-    // `println!` was, but without formatting the line through `core::fmt` piece by piece.
-    let _ = std::io::stdout().lock().write_all(&bytes);
+    // Queued, not written: a reader that stopped reading stdout must not stop the requests (see `output`).
+    Stream::Stdout.write_line(&bytes);
 }
 
 /// The access log line. Serialized straight from borrowed fields instead of through a `serde_json::Value` (callgrind:

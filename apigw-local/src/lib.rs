@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod gateway_response;
 pub mod http1;
 pub mod open_files;
+pub mod output;
 mod random;
 pub mod response;
 pub mod routes;

@@ -1,6 +1,8 @@
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apigw_local::backend::Backend;
 use apigw_local::backend::invoke::InvokeClient;
@@ -8,10 +10,10 @@ use apigw_local::backend::runtime_api::{FunctionConfig, RuntimeApiHost};
 use apigw_local::config::Args;
 use apigw_local::event::Api;
 use apigw_local::gateway::Gateway;
-use apigw_local::open_files;
 use apigw_local::routes::RouteTable;
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
+use apigw_local::{message, open_files, output};
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -24,16 +26,23 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     // Before any socket is opened: a thousand clients would not fit in the common default of 1,024 descriptors.
     if let Err(error) = open_files::raise_to_hard_limit() {
-        eprintln!("apigw-local: cannot raise the open files limit, keeping it: {error}");
+        message!("cannot raise the open files limit, keeping it: {error}");
     }
-    match run(args).await {
+    let code = match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("apigw-local: {error}");
+            message!("{error}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The last messages and access log lines, as far as their readers take them: a reader that stopped reading
+    // cannot hold the exit up.
+    output::flush(EXIT_FLUSH);
+    code
 }
+
+/// How long the exit waits for the output queues to be written.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
 async fn run(args: Args) -> Result<(), String> {
     let listener = listen(args.listen).map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
@@ -49,7 +58,7 @@ async fn run(args: Args) -> Result<(), String> {
     let telemetry =
         Telemetry::from_env(InvokedFunction { name: args.function_name.clone(), region: args.region.clone() });
     for route in &routes.routes {
-        eprintln!("apigw-local: {} http://{address}/{}{}", route.method, routes.stage, route.resource);
+        message!("{} http://{address}/{}{}", route.method, routes.stage, route.resource);
     }
     if let Some(executable) = args.function.clone() {
         let config = FunctionConfig {
@@ -61,16 +70,15 @@ async fn run(args: Args) -> Result<(), String> {
         };
         let host =
             RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;
-        eprintln!(
-            "apigw-local: listening on http://{address} -> Runtime API host, {} environment(s)",
-            args.concurrency
-        );
-        serve(listener, Gateway { routes, api, backend: host, timeout: args.timeout, telemetry }).await
+        message!("listening on http://{address} -> Runtime API host, {} environment(s)", args.concurrency);
+        let gateway = Gateway { routes, api, backend: host, timeout: args.timeout, telemetry };
+        serve(listener, gateway).await.map_err(|error| format!("cannot handle SIGTERM: {error}"))
     } else {
         let url = args.invoke_url.clone().unwrap_or_default();
         let client = InvokeClient::new(&url)?;
-        eprintln!("apigw-local: listening on http://{address} -> Invoke {url}");
-        serve(listener, Gateway { routes, api, backend: client, timeout: args.timeout, telemetry }).await
+        message!("listening on http://{address} -> Invoke {url}");
+        let gateway = Gateway { routes, api, backend: client, timeout: args.timeout, telemetry };
+        serve(listener, gateway).await.map_err(|error| format!("cannot handle SIGTERM: {error}"))
     }
 }
 
@@ -88,22 +96,33 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until SIGINT or SIGTERM, then stops the back end and exports the last spans.
-async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> Result<(), String> {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|error| error.to_string())?;
+async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let gateway = Arc::new(gateway);
-    let served = tokio::select! {
-        served = server::serve(listener, gateway.clone()) => served.map_err(|error| error.to_string()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = terminate.recv() => Ok(()),
-    };
-    // Side by side, so that stopping takes the longer of the two (each bounded), not their sum.
+    tokio::select! {
+        never = server::serve(listener, gateway.clone()) => match never {},
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    // Side by side, so that stopping takes the longer of the two (each bounded), not their sum. On a thread of its
+    // own, not tokio's blocking pool, which the runtime waits for at exit however long it takes: should the export's
+    // shutdown get stuck (writing to a stderr that nobody reads), the exit does not wait past TELEMETRY_SHUTDOWN.
     let telemetry = gateway.telemetry.clone();
-    let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown());
+    let (flushed, telemetry_flushed) = tokio::sync::oneshot::channel();
+    let flushing = std::thread::Builder::new().name("telemetry flush".into()).spawn(move || {
+        telemetry.shutdown();
+        let _ = flushed.send(());
+    });
+    if let Err(error) = flushing {
+        message!("the last spans are lost: {error}");
+    }
     gateway.backend.shutdown().await;
-    let _ = flushed.await;
-    served
+    let _ = tokio::time::timeout(TELEMETRY_SHUTDOWN, telemetry_flushed).await;
+    Ok(())
 }
+
+/// The longest the exit waits for the last spans' export, which gives up after about a second itself.
+const TELEMETRY_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// Ten lowercase letters and digits, like API Gateway's ids.
 fn random_api_id() -> String {

@@ -1,6 +1,7 @@
 //! The stage's HTTP front: accepts connections and serves requests on them, keep-alive included.
 
-use std::io;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,20 +22,33 @@ pub const LIMITS: Limits = Limits {
     idle_timeout: Duration::from_secs(60),
 };
 
-pub async fn serve<B: Backend>(listener: TcpListener, gateway: Arc<Gateway<B>>) -> io::Result<()> {
+/// Serves the stage on `listener` for as long as it is polled: neither a failed `accept` nor a connection that fails
+/// ends it.
+pub async fn serve<B: Backend>(listener: TcpListener, gateway: Arc<Gateway<B>>) -> Infallible {
     loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: pause instead of spinning, and keep serving the open ones.
-                eprintln!("apigw-local: accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let local = stream.local_addr()?;
+        let (stream, client) = accept(&listener, "stage").await;
+        // A connection reset before it could be asked is that connection's problem, not the stage's.
+        let Ok(local) = stream.local_addr() else { continue };
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(stream, Peers { client, local }, gateway.clone()));
+    }
+}
+
+/// How long accepting pauses after an error.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
+/// The next connection on `listener` (`name` says which, in messages). An error (out of file descriptors, mostly) is
+/// said and followed by a pause instead of an immediate retry, which would spin as long as it lasts; the connections
+/// already open are served meanwhile.
+pub(crate) async fn accept(listener: &TcpListener, name: &str) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) => {
+                crate::message!("{name}: accept failed: {error}");
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+            }
+        }
     }
 }
 
