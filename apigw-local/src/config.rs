@@ -8,6 +8,7 @@ use clap::{ArgGroup, Parser};
 
 use crate::routes::Route;
 
+/// The command line; every flag can also be set by its `APIGW_LOCAL_*` variable.
 #[derive(Debug, Parser)]
 #[command(name = "apigw-local", version, about = "A local API Gateway REST API with Lambda proxy integration")]
 #[command(group(ArgGroup::new("backend").required(true).args(["function", "invoke_url"])))]

@@ -29,9 +29,13 @@ use crate::telemetry::TraceHeaders;
 /// The emulated API and stage, as they appear in `requestContext`.
 #[derive(Debug, Clone)]
 pub struct Api {
+    /// `requestContext.apiId`, and the first label of the default domain name.
     pub api_id: String,
+    /// `requestContext.accountId`.
     pub account_id: String,
+    /// `requestContext.stage`, the first segment of every path.
     pub stage: String,
+    /// `requestContext.deploymentId`.
     pub deployment_id: String,
     /// Content types (`image/png`, `image/*`, `*/*`) whose bodies travel base64-encoded, in both directions.
     pub binary_media_types: Vec<String>,
@@ -44,7 +48,9 @@ pub struct RequestMeta {
     pub request_id: String,
     /// `requestContext.extendedRequestId`, and `x-amz-apigw-id` on the response.
     pub extended_request_id: String,
+    /// When the request's head arrived: `requestContext.requestTime` and `requestTimeEpoch`.
     pub received_at: SystemTime,
+    /// The client's address: `requestContext.identity.sourceIp` and `X-Forwarded-For`.
     pub source_ip: IpAddr,
     /// The port the client connected to (`X-Forwarded-Port`).
     pub local_port: u16,
@@ -76,7 +82,7 @@ const FORWARDED_PORT: &str = "X-Forwarded-Port";
 const FORWARDED_PROTO: &str = "X-Forwarded-Proto";
 
 /// Builds the event as API Gateway would send it to the function.
-pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &RequestMeta) -> serde_json::Value {
+pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &RequestMeta) -> Value {
     let source_ip = meta.source_ip.to_canonical().to_string();
     let headers = event_headers(&request.headers, &source_ip, meta);
     let (query, multi_query) = query_maps(request.query());

@@ -22,19 +22,26 @@ use crate::telemetry::{InvokeSpan, Telemetry, TraceHeaders};
 /// Lambda refuses a synchronous event over 6 MB, and API Gateway then answers 500.
 const MAX_EVENT_BYTES: usize = 6_291_456;
 
+/// One stage of the API: what a request is matched against, the event it becomes, and where it goes.
 pub struct Gateway<B> {
+    /// The stage's resources and methods.
     pub routes: RouteTable,
+    /// The API and stage, as the event's `requestContext` names them.
     pub api: Api,
+    /// Where the events go: the Runtime API host or an Invoke endpoint.
     pub backend: B,
     /// The integration timeout.
     pub timeout: Duration,
+    /// The request's spans, or none.
     pub telemetry: Telemetry,
 }
 
 /// Where the connection came from and arrived at.
 #[derive(Debug, Clone, Copy)]
 pub struct Peers {
+    /// The client's end of the connection.
     pub client: SocketAddr,
+    /// The gateway's end: the address and port the client reached.
     pub local: SocketAddr,
 }
 

@@ -3,6 +3,7 @@
 
 use crate::http1::Response;
 
+/// One of API Gateway's own error answers, as a status paired with its JSON body and error type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayResponse {
     /// No resource or method matches (API Gateway says this rather than 404 so as not to reveal which paths exist).
@@ -24,6 +25,7 @@ pub enum GatewayResponse {
 }
 
 impl GatewayResponse {
+    /// The HTTP status.
     pub fn status(self) -> u16 {
         match self {
             Self::MissingAuthenticationToken => 403,
@@ -37,6 +39,7 @@ impl GatewayResponse {
         }
     }
 
+    /// The body's `message`.
     pub fn message(self) -> &'static str {
         match self {
             Self::MissingAuthenticationToken => "Missing Authentication Token",
@@ -63,6 +66,7 @@ impl GatewayResponse {
         }
     }
 
+    /// The whole answer: status, `{"message": …}` and `x-amzn-ErrorType`.
     pub fn to_response(self) -> Response {
         Response::json(self.status(), &serde_json::json!({ "message": self.message() }))
             .header("x-amzn-ErrorType", self.error_type())

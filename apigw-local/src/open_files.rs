@@ -16,7 +16,9 @@ static STARTED_WITH: OnceLock<libc::rlimit> = OnceLock::new();
 pub fn raise_to_hard_limit() -> io::Result<()> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes into the struct it is given, which outlives the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    #[allow(unsafe_code)]
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if read != 0 {
         return Err(io::Error::last_os_error());
     }
     if limit.rlim_cur >= limit.rlim_max {
@@ -24,7 +26,9 @@ pub fn raise_to_hard_limit() -> io::Result<()> {
     }
     let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
     // SAFETY: setrlimit only reads the struct it is given, which outlives the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+    #[allow(unsafe_code)]
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+    if set != 0 {
         return Err(io::Error::last_os_error());
     }
     let _ = STARTED_WITH.set(limit);

@@ -5,12 +5,12 @@
 //! gateway's 14 system calls per request.
 
 /// A version 4 UUID, as `uuid::Uuid::new_v4` makes it.
-pub fn uuid_v4() -> uuid::Uuid {
+pub(crate) fn uuid_v4() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// `N` random bytes.
-pub fn bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn bytes<const N: usize>() -> [u8; N] {
     rand::random()
 }
 

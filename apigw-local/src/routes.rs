@@ -17,14 +17,18 @@ pub struct Route {
 /// What a request matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
+    /// The route it matched.
     pub route: &'a Route,
     /// The path after the stage, e.g. `/helloworld/` (trailing slash kept, not decoded).
     pub path: &'a str,
 }
 
+/// A stage's routes.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
+    /// The stage, the first segment of every path.
     pub stage: String,
+    /// The resources and methods it serves.
     pub routes: Vec<Route>,
 }
 

@@ -20,6 +20,8 @@ use super::{Backend, Invocation, InvokeError};
 /// Larger than Lambda's 6 MB response limit, so that the mapper, not a transport error, reports oversized output.
 const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
 
+/// The back end that forwards each event to a Lambda Invoke endpoint, such as the Runtime Interface Emulator in the
+/// function's container.
 pub struct InvokeClient {
     url: Uri,
     client: Client<HttpConnector, Full<Bytes>>,

@@ -48,6 +48,7 @@ impl fmt::Display for InvokeError {
 
 /// Runs the function on one event and returns its output payload.
 pub trait Backend: Send + Sync + 'static {
+    /// Runs the function on `invocation`'s event: its output payload, or why there is none.
     fn invoke(&self, invocation: Invocation) -> impl Future<Output = Result<Vec<u8>, InvokeError>> + Send;
 
     /// Stops what the back end runs, giving it the time Lambda would; requests still in flight fail.

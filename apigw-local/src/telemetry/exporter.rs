@@ -98,11 +98,11 @@ impl Exporter {
     fn report(&self, result: &OTelSdkResult) {
         let was_failing = self.failing.swap(result.is_err(), Ordering::Relaxed);
         match result {
-            Err(error) if !was_failing => eprintln!(
-                "apigw-local: trace export to {} failed ({error}); spans are dropped until it works again",
+            Err(error) if !was_failing => crate::message!(
+                "trace export to {} failed ({error}); spans are dropped until it works again",
                 self.destination
             ),
-            Ok(()) if was_failing => eprintln!("apigw-local: trace export to {} works again", self.destination),
+            Ok(()) if was_failing => crate::message!("trace export to {} works again", self.destination),
             _ => {}
         }
     }

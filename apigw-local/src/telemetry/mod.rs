@@ -39,7 +39,9 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
 /// The function behind the integration, as the CLIENT spans name it.
 #[derive(Debug, Clone)]
 pub struct InvokedFunction {
+    /// `faas.invoked_name`.
     pub name: String,
+    /// `faas.invoked_region`, and the gateway's `cloud.region`.
     pub region: String,
 }
 
@@ -62,20 +64,20 @@ impl Telemetry {
         let mut variables = Variables::from_env();
         let config = OtlpConfig::read(&mut variables);
         for warning in variables.warnings() {
-            eprintln!("apigw-local: {warning}");
+            crate::message!("{warning}");
         }
         if config.disabled {
-            eprintln!("apigw-local: tracing off (OTEL_SDK_DISABLED=true)");
+            crate::message!("tracing off (OTEL_SDK_DISABLED=true)");
             return Self::off();
         }
         let exporter = match exporter::Exporter::new(&config.traces) {
             Ok(exporter) => exporter,
             Err(error) => {
-                eprintln!("apigw-local: tracing off: {error}");
+                crate::message!("tracing off: {error}");
                 return Self::off();
             }
         };
-        eprintln!("apigw-local: traces -> {}", exporter.destination());
+        crate::message!("traces -> {}", exporter.destination());
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_id_generator(XrayTraceIds::default())
@@ -101,7 +103,7 @@ impl Telemetry {
         if let Some(tracing) = &self.0
             && let Err(error) = tracing.provider.shutdown_with_timeout(SHUTDOWN_FLUSH)
         {
-            eprintln!("apigw-local: the last spans may be lost: {error}");
+            crate::message!("the last spans may be lost: {error}");
         }
     }
 
@@ -294,6 +296,7 @@ impl InvokeSpan {
         self.0.headers()
     }
 
+    /// Ends the span with the invocation's outcome; a failure is an error, typed.
     pub fn end(self, outcome: Result<(), &InvokeError>) {
         let Traced::On { context, .. } = self.0 else { return };
         let span = context.span();

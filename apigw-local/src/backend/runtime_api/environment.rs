@@ -108,6 +108,7 @@ impl Environment {
             // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe functions may
             // be called: setrlimit is one, and nothing here allocates. Lowering a soft limit cannot fail for want of
             // privilege; if it failed anyway, the function would still run, with more descriptors.
+            #[allow(unsafe_code)]
             unsafe {
                 command.pre_exec(move || {
                     libc::setrlimit(libc::RLIMIT_NOFILE, &limit);

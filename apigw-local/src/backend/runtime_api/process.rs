@@ -310,7 +310,9 @@ fn terminate(child: &Child) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
     // SAFETY: kill(2) takes no pointers. `Child::id` is `None` once the process has been reaped, so the pid is still
     // our child's (a zombie at worst) and cannot name a process that reused it.
-    if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    #[allow(unsafe_code)]
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    if sent == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 fn exit_reason(status: io::Result<ExitStatus>, init_error: Option<String>) -> String {
