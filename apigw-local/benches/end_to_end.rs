@@ -126,6 +126,7 @@ impl Process {
             return;
         }
         // SAFETY: kill(2) with a pid this process spawned and has not reaped yet, so it is still ours.
+        #[allow(unsafe_code)]
         unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -166,6 +167,7 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
 
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
+    #[allow(unsafe_code)]
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
@@ -674,8 +676,10 @@ impl WrkResult {
 /// User plus system time of every child reaped so far.
 fn children_cpu_seconds() -> f64 {
     // SAFETY: rusage is plain data, which getrusage fills in.
+    #[allow(unsafe_code)]
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid pointer to a rusage.
+    #[allow(unsafe_code)]
     let done = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     assert_eq!(done, 0, "getrusage: {}", std::io::Error::last_os_error());
     let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;

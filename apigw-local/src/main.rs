@@ -1,3 +1,6 @@
+//! `apigw-local`: serves an API Gateway stage on a local port, with the function run as local processes under a
+//! Runtime API it hosts (`--function`) or behind a Lambda Invoke endpoint (`--invoke-url`).
+
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -87,7 +90,7 @@ async fn run(args: Args) -> Result<(), String> {
 /// resets connections the client already thinks open. The kernel caps it at `net.core.somaxconn` (4,096 by default).
 const LISTEN_BACKLOG: u32 = 4096;
 
-fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // As `TcpListener::bind` does: a restarted gateway can listen again while old connections are in TIME_WAIT.
     socket.set_reuseaddr(true)?;

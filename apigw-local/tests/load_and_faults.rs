@@ -117,6 +117,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn send_signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) takes no pointers. The pid is a live child of the gateway (stopped is alive), which the gateway
     // reaps only once it is dead, so it cannot name another process yet.
+    #[allow(unsafe_code)]
     let sent = unsafe { libc::kill(libc::pid_t::try_from(pid).unwrap(), signal) };
     assert_eq!(sent, 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
 }
@@ -194,6 +195,7 @@ fn open_files_limits(pid: u32) -> (u64, u64) {
 fn own_open_files_limit() -> libc::rlimit {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes into the struct it is given, which outlives the call.
+    #[allow(unsafe_code)]
     let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     assert_eq!(got, 0, "getrlimit: {}", std::io::Error::last_os_error());
     limit
@@ -202,6 +204,7 @@ fn own_open_files_limit() -> libc::rlimit {
 fn set_own_open_files_soft_limit(soft: libc::rlim_t) {
     let limit = libc::rlimit { rlim_cur: soft, rlim_max: own_open_files_limit().rlim_max };
     // SAFETY: setrlimit only reads the struct it is given, which outlives the call.
+    #[allow(unsafe_code)]
     let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     assert_eq!(set, 0, "setrlimit({soft}): {}", std::io::Error::last_os_error());
 }

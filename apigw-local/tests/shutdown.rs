@@ -66,7 +66,9 @@ impl Running {
         let gateway_pid = i32::try_from(self.gateway.id()).unwrap();
         let target = if to_group { -gateway_pid } else { gateway_pid };
         // SAFETY: kill(2) takes no pointers; the pid is that of a child not yet waited for (or its process group).
-        assert_eq!(unsafe { libc::kill(target, signal) }, 0, "{}", std::io::Error::last_os_error());
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(target, signal) };
+        assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
         let signalled = Instant::now();
         let status = wait_for_exit(&mut self.gateway, Duration::from_secs(10)).await;
         let took = signalled.elapsed();
@@ -113,7 +115,9 @@ async fn wait_for_exit(gateway: &mut Child, limit: Duration) -> ExitStatus {
 
 fn is_running(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    #[allow(unsafe_code)]
+    let exists = unsafe { libc::kill(pid, 0) };
+    exists == 0
 }
 
 /// The `SHUTDOWN {json}` line's event.

@@ -63,7 +63,9 @@ impl Unread {
     fn terminate(mut self, limit: Duration) -> (ExitStatus, Duration, String) {
         let pid = libc::pid_t::try_from(self.gateway.id()).unwrap();
         // SAFETY: kill(2) takes no pointers; the pid is that of a child not yet waited for.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "{}", std::io::Error::last_os_error());
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
         let signalled = Instant::now();
         let status = loop {
             if let Some(status) = self.gateway.try_wait().unwrap() {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// The nearest-rank percentile `p` (0-100] of durations sorted ascending; zero for none.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -12,6 +12,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Milliseconds with two decimals, as every table prints them.
-pub fn ms(duration: Duration) -> String {
+pub(crate) fn ms(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1000.0)
 }

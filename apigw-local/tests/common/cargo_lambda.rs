@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Starts the emulator on a free port of 127.0.0.1, from an empty Cargo project at `project`, and waits until it
 /// listens. Returns it and its port: the Runtime API is at `/.rt`, the Invoke API at `/2015-03-31/functions/…`.
-pub fn start_emulator(cargo_lambda: &Path, project: &Path) -> (Child, u16) {
+pub(crate) fn start_emulator(cargo_lambda: &Path, project: &Path) -> (Child, u16) {
     // cargo-lambda wants a Cargo project to sit in even when it only serves the Lambda APIs; `[workspace]` keeps it
     // from being taken for a member of this workspace, inside whose target directory it lives.
     std::fs::create_dir_all(project.join("src")).unwrap();

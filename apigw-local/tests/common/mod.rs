@@ -14,18 +14,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// The function binary of this workspace, built next to apigw-local.
-pub fn bootstrap() -> PathBuf {
+pub(crate) fn bootstrap() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_BIN_EXE_apigw-local")).with_file_name("bootstrap");
     assert!(path.exists(), "{} is missing: build the workspace first (cargo build --workspace)", path.display());
     path
 }
 
 /// A scripted Runtime API client that misbehaves on request (see functions/scripted.py).
-pub fn scripted_function() -> PathBuf {
+pub(crate) fn scripted_function() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/functions/scripted.py")
 }
 
-pub struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
     pub base: String,
     stdout: mpsc::Receiver<String>,
@@ -33,11 +33,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts apigw-local with these arguments (plus `--listen 127.0.0.1:0`) and waits until it listens.
-    pub fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         Self::start_with_env(args, &[])
     }
 
-    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_apigw-local"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -72,22 +72,22 @@ impl Gateway {
     }
 
     /// The gateway's process id; its `bootstrap` processes are its children.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn url(&self, path_and_query: &str) -> String {
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
     }
 
     /// The lines apigw-local and its functions have written to stdout so far.
-    pub fn stdout_lines(&self) -> Vec<String> {
+    pub(crate) fn stdout_lines(&self) -> Vec<String> {
         self.stdout.try_iter().collect()
     }
 
     /// [`Self::stdout_lines`], waiting (up to 10 s) until one of them is `found`: a line apigw-local wrote before it
     /// answered may not have come through the reader thread yet when the answer arrives.
-    pub fn stdout_until(&self, found: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) fn stdout_until(&self, found: impl Fn(&str) -> bool) -> Vec<String> {
         let mut lines = self.stdout_lines();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !lines.iter().any(|line| found(line)) {
@@ -107,19 +107,19 @@ impl Drop for Gateway {
     }
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// Status, headers and body text of a response.
-pub async fn send(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.text().await.unwrap())
 }
 
-pub fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
 }
 
@@ -133,7 +133,7 @@ const CATCHER_LIMITS: Limits = Limits {
 
 /// The event apigw-local sends for one request, caught by an Invoke endpoint that only records it (and answers the
 /// gateway with a `200` proxy response). `request` builds the request from the gateway it is sent to.
-pub async fn catch_event(request: impl FnOnce(&Gateway) -> reqwest::RequestBuilder) -> Vec<u8> {
+pub(crate) async fn catch_event(request: impl FnOnce(&Gateway) -> reqwest::RequestBuilder) -> Vec<u8> {
     let (gateway, caught) = gateway_to_catcher().await;
     let (status, _, body) = send(request(&gateway)).await;
     assert_eq!(status, 200, "{body}");
@@ -143,7 +143,7 @@ pub async fn catch_event(request: impl FnOnce(&Gateway) -> reqwest::RequestBuild
 /// [`catch_event`] for a request written byte for byte, for what reqwest cannot send, such as a header name in upper
 /// case (it sends every name in lower case). `{host}` in `request` stands for the gateway's address; send
 /// `connection: close`, as the response is read to the end.
-pub async fn catch_raw_event(request: &str) -> Vec<u8> {
+pub(crate) async fn catch_raw_event(request: &str) -> Vec<u8> {
     let (gateway, caught) = gateway_to_catcher().await;
     let address = gateway.base.strip_prefix("http://").expect("the gateway serves plain HTTP");
     let mut stream = TcpStream::connect(address).await.unwrap();
@@ -172,7 +172,7 @@ async fn gateway_to_catcher() -> (Gateway, JoinHandle<Vec<u8>>) {
 
 /// rotel's agent binary (an OTLP collector nobody here wrote, `make tools` installs it) from `ROTEL_AGENT`, the
 /// project's tool venv (`site-packages/rotel/rotel-agent`), or PATH.
-pub fn rotel_agent() -> Option<PathBuf> {
+pub(crate) fn rotel_agent() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ROTEL_AGENT").map(PathBuf::from) {
         assert!(path.exists(), "ROTEL_AGENT={} does not exist", path.display());
         return Some(path);
@@ -193,7 +193,7 @@ pub fn rotel_agent() -> Option<PathBuf> {
 
 /// Starts rotel's agent receiving OTLP on these ports and exporting to nowhere, logging in detail what it receives of
 /// each of `signals` (`traces`, `metrics`), and hands every line it prints, without colour codes, to `line`.
-pub fn start_rotel(
+pub(crate) fn start_rotel(
     agent: &Path,
     (grpc, http): (u16, u16),
     signals: &[&str],
@@ -247,6 +247,6 @@ fn plain(line: &str) -> String {
 }
 
 /// A port that was free a moment ago.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -31,10 +31,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-pub use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+pub(crate) use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
-pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-pub use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+pub(crate) use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+pub(crate) use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -46,14 +46,14 @@ use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The wire protocol of a receiver, as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     HttpProtobuf,
     Grpc,
 }
 
 impl Protocol {
     /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL` for this protocol.
-    pub fn env_value(self) -> &'static str {
+    pub(crate) fn env_value(self) -> &'static str {
         match self {
             Protocol::HttpProtobuf => "http/protobuf",
             Protocol::Grpc => "grpc",
@@ -63,7 +63,7 @@ impl Protocol {
 
 /// How the receiver answers exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Records and answers at once.
     Normal,
     /// Accepts the connection and the request and never answers (until the mode changes: then the connection is
@@ -75,7 +75,7 @@ pub enum Mode {
 
 /// A typed attribute value, as OTLP carries it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     String(String),
     Bool(bool),
     Int(i64),
@@ -87,21 +87,21 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(text) => Some(text),
             _ => None,
         }
     }
 
-    pub fn as_i64(&self) -> Option<i64> {
+    pub(crate) fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(value) => Some(*value),
             _ => None,
         }
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
+    pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(value) => Some(*value),
             _ => None,
@@ -125,11 +125,11 @@ impl fmt::Display for Value {
 }
 
 /// Attributes by key (a key repeated on the wire keeps its last value).
-pub type Attributes = BTreeMap<String, Value>;
+pub(crate) type Attributes = BTreeMap<String, Value>;
 
 /// One span, flattened with its resource and scope.
 #[derive(Debug, Clone)]
-pub struct Span {
+pub(crate) struct Span {
     /// 32 lower-case hex digits.
     pub trace_id: String,
     /// 16 lower-case hex digits.
@@ -148,16 +148,16 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn attr(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn attr(&self, key: &str) -> Option<&Value> {
         self.attributes.get(key)
     }
 
-    pub fn str_attr(&self, key: &str) -> Option<&str> {
+    pub(crate) fn str_attr(&self, key: &str) -> Option<&str> {
         self.attr(key).and_then(Value::as_str)
     }
 
     /// The resource's `service.name`.
-    pub fn service(&self) -> &str {
+    pub(crate) fn service(&self) -> &str {
         resource_service(&self.resource)
     }
 }
@@ -185,7 +185,7 @@ impl fmt::Display for Span {
 
 /// A histogram data point.
 #[derive(Debug, Clone)]
-pub struct HistogramPoint {
+pub(crate) struct HistogramPoint {
     pub attributes: Attributes,
     pub count: u64,
     pub sum: Option<f64>,
@@ -197,7 +197,7 @@ pub struct HistogramPoint {
 
 /// A sum or gauge data point (integers widened to f64, which is exact for any count a test makes).
 #[derive(Debug, Clone)]
-pub struct NumberPoint {
+pub(crate) struct NumberPoint {
     pub attributes: Attributes,
     pub value: f64,
     pub is_int: bool,
@@ -206,7 +206,7 @@ pub struct NumberPoint {
 }
 
 #[derive(Debug, Clone)]
-pub enum Data {
+pub(crate) enum Data {
     Histogram { temporality: AggregationTemporality, points: Vec<HistogramPoint> },
     Sum { temporality: AggregationTemporality, monotonic: bool, points: Vec<NumberPoint> },
     Gauge { points: Vec<NumberPoint> },
@@ -217,7 +217,7 @@ pub enum Data {
 
 /// One metric as one export carried it: a stream's points at one moment, with the resource and scope.
 #[derive(Debug, Clone)]
-pub struct Metric {
+pub(crate) struct Metric {
     pub name: String,
     pub description: String,
     pub unit: String,
@@ -229,11 +229,11 @@ pub struct Metric {
 }
 
 impl Metric {
-    pub fn service(&self) -> &str {
+    pub(crate) fn service(&self) -> &str {
         resource_service(&self.resource)
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self.data {
             Data::Histogram { .. } => "histogram",
             Data::Sum { monotonic: true, .. } => "counter",
@@ -252,7 +252,7 @@ fn resource_service(resource: &Attributes) -> &str {
 
 /// Everything received so far.
 #[derive(Debug, Clone, Default)]
-pub struct Received {
+pub(crate) struct Received {
     /// Empty for a [`Receiver::start_counting`] receiver, as are `metrics`.
     pub spans: Vec<Span>,
     pub metrics: Vec<Metric>,
@@ -269,17 +269,17 @@ pub struct Received {
 
 impl Received {
     /// Spans of one service.
-    pub fn spans_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Span> + 'a {
+    pub(crate) fn spans_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Span> + 'a {
         self.spans.iter().filter(move |span| span.service() == service)
     }
 
     /// Spans of one trace.
-    pub fn trace<'a>(&'a self, trace_id: &'a str) -> impl Iterator<Item = &'a Span> + 'a {
+    pub(crate) fn trace<'a>(&'a self, trace_id: &'a str) -> impl Iterator<Item = &'a Span> + 'a {
         self.spans.iter().filter(move |span| span.trace_id == trace_id)
     }
 
     /// The SERVER span of a service whose `faas.invocation_id` is this request id.
-    pub fn invocation_span(&self, service: &str, request_id: &str) -> Option<&Span> {
+    pub(crate) fn invocation_span(&self, service: &str, request_id: &str) -> Option<&Span> {
         self.spans.iter().find(|span| {
             span.service() == service
                 && span.kind == SpanKind::Server
@@ -288,13 +288,13 @@ impl Received {
     }
 
     /// Every export of a metric of one service.
-    pub fn metric<'a>(&'a self, service: &'a str, name: &'a str) -> impl Iterator<Item = &'a Metric> + 'a {
+    pub(crate) fn metric<'a>(&'a self, service: &'a str, name: &'a str) -> impl Iterator<Item = &'a Metric> + 'a {
         self.metrics.iter().filter(move |metric| metric.service() == service && metric.name == name)
     }
 
     /// Metric names of one service, each with how many times one export carried it at most (more than 1 is a
     /// duplicate stream).
-    pub fn streams_per_export(&self, service: &str) -> BTreeMap<String, usize> {
+    pub(crate) fn streams_per_export(&self, service: &str) -> BTreeMap<String, usize> {
         let mut per_export: BTreeMap<(usize, String, String), usize> = BTreeMap::new();
         for metric in self.metrics.iter().filter(|metric| metric.service() == service) {
             *per_export.entry((metric.export, canonical(&metric.resource), metric.name.clone())).or_default() += 1;
@@ -310,7 +310,7 @@ impl Received {
     /// The total count of a histogram, per value of one attribute (`""` when a point lacks it): for cumulative
     /// temporality the latest point of each (resource, attribute set) stream, summed over streams, so concurrent
     /// execution environments (told apart by `faas.instance` in the resource) add up; for delta, every point summed.
-    pub fn histogram_counts_by(&self, service: &str, name: &str, key: &str) -> BTreeMap<String, u64> {
+    pub(crate) fn histogram_counts_by(&self, service: &str, name: &str, key: &str) -> BTreeMap<String, u64> {
         let mut latest: BTreeMap<(String, String), (u64, u64, String)> = BTreeMap::new();
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
         for metric in self.metric(service, name) {
@@ -338,7 +338,7 @@ impl Received {
 
     /// The value of a sum (counter or up-down counter), per value of one attribute, aggregated over streams as
     /// [`Self::histogram_counts_by`] does.
-    pub fn sum_by(&self, service: &str, name: &str, key: &str) -> BTreeMap<String, f64> {
+    pub(crate) fn sum_by(&self, service: &str, name: &str, key: &str) -> BTreeMap<String, f64> {
         let mut latest: BTreeMap<(String, String), (u64, f64, String)> = BTreeMap::new();
         let mut totals: BTreeMap<String, f64> = BTreeMap::new();
         for metric in self.metric(service, name) {
@@ -363,12 +363,12 @@ impl Received {
     }
 
     /// The total of a sum over every attribute set and stream.
-    pub fn sum_total(&self, service: &str, name: &str) -> f64 {
+    pub(crate) fn sum_total(&self, service: &str, name: &str) -> f64 {
         self.sum_by(service, name, "").values().sum()
     }
 
     /// A readable listing of what was received, for assertion messages.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut text = format!(
             "{} spans, {} metric records, {} log records ({} trace / {} metric / {} log exports; SERVER spans: {:?}; \
              rejected: {:?})\n",
@@ -505,7 +505,7 @@ impl Shared {
 }
 
 /// A running OTLP receiver; stops when dropped.
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub protocol: Protocol,
     address: SocketAddr,
     shared: Shared,
@@ -543,27 +543,27 @@ fn self_signed(protocol: Protocol) -> (TlsAcceptor, PathBuf) {
 
 impl Receiver {
     /// An HTTP/protobuf receiver that answers at once.
-    pub async fn http() -> Self {
+    pub(crate) async fn http() -> Self {
         Self::start(Protocol::HttpProtobuf, Mode::Normal).await
     }
 
     /// A gRPC receiver that answers at once.
-    pub async fn grpc() -> Self {
+    pub(crate) async fn grpc() -> Self {
         Self::start(Protocol::Grpc, Mode::Normal).await
     }
 
-    pub async fn start(protocol: Protocol, mode: Mode) -> Self {
+    pub(crate) async fn start(protocol: Protocol, mode: Mode) -> Self {
         Self::serve(protocol, mode, None, true).await
     }
 
     /// A receiver that answers at once and counts what it decodes (exports, SERVER spans per service) without keeping
     /// spans or metrics: a long run of load would otherwise hold hundreds of thousands of records in the test's memory.
-    pub async fn start_counting(protocol: Protocol) -> Self {
+    pub(crate) async fn start_counting(protocol: Protocol) -> Self {
         Self::serve(protocol, Mode::Normal, None, false).await
     }
 
     /// A receiver that answers at once over TLS, with a self-signed certificate of its own.
-    pub async fn start_tls(protocol: Protocol) -> Self {
+    pub(crate) async fn start_tls(protocol: Protocol) -> Self {
         let (acceptor, certificate_file) = self_signed(protocol);
         let mut receiver = Self::serve(protocol, Mode::Normal, Some(acceptor), true).await;
         receiver.certificate_file = Some(certificate_file);
@@ -587,14 +587,14 @@ impl Receiver {
     }
 
     /// `http://127.0.0.1:PORT` (`https://` over TLS), the value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         let scheme = if self.certificate_file.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.address)
     }
 
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_EXPORTER_OTLP_PROTOCOL` pointing at this receiver, and over TLS
     /// `OTEL_EXPORTER_OTLP_CERTIFICATE` naming its certificate.
-    pub fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_string(), self.endpoint()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL".to_string(), self.protocol.env_value().to_string()),
@@ -606,32 +606,32 @@ impl Receiver {
     }
 
     /// TLS handshakes that failed so far.
-    pub fn tls_failures(&self) -> usize {
+    pub(crate) fn tls_failures(&self) -> usize {
         self.shared.store.tls_failures.load(Ordering::SeqCst)
     }
 
-    pub fn set_mode(&self, mode: Mode) {
+    pub(crate) fn set_mode(&self, mode: Mode) {
         self.shared.mode.send_replace(mode);
     }
 
     /// A copy of everything recorded so far.
-    pub fn received(&self) -> Received {
+    pub(crate) fn received(&self) -> Received {
         self.shared.store.received.lock().unwrap().clone()
     }
 
     /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.shared.store.connections.load(Ordering::SeqCst)
     }
 
     /// Export requests that arrived so far (answered, hung or rejected).
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.shared.store.requests.load(Ordering::SeqCst)
     }
 
     /// Waits until `done` holds for what was received, and returns it; panics after `timeout` naming `what` and
     /// listing what did arrive.
-    pub async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Received) -> bool) -> Received {
+    pub(crate) async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Received) -> bool) -> Received {
         let mut changed = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -647,7 +647,7 @@ impl Receiver {
     }
 
     /// Waits until at least `count` spans match `filter`.
-    pub async fn wait_for_spans(
+    pub(crate) async fn wait_for_spans(
         &self,
         what: &str,
         count: usize,
@@ -671,7 +671,7 @@ impl Drop for Receiver {
 }
 
 /// An endpoint where nothing listens: connecting is refused. The port was free a moment ago; nothing here binds it.
-pub fn refusing_endpoint() -> String {
+pub(crate) fn refusing_endpoint() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);

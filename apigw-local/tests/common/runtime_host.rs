@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// The function's name, as apigw-local names it by default (the tutorial's).
-pub const FUNCTION_NAME: &str = "GetStartedLambdaProxyIntegration";
+pub(crate) const FUNCTION_NAME: &str = "GetStartedLambdaProxyIntegration";
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 
@@ -46,7 +46,7 @@ const LIMITS: Limits = Limits {
 
 /// One event to hand out.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub(crate) struct Event {
     pub request_id: String,
     pub payload: Vec<u8>,
     /// `Lambda-Runtime-Trace-Id`, if any.
@@ -57,7 +57,7 @@ pub struct Event {
 
 impl Event {
     /// An event with a fresh request id and a 30 s deadline.
-    pub fn new(payload: &Value) -> Self {
+    pub(crate) fn new(payload: &Value) -> Self {
         Self {
             request_id: uuid(),
             payload: serde_json::to_vec(payload).unwrap(),
@@ -66,7 +66,7 @@ impl Event {
         }
     }
 
-    pub fn runtime_trace_id(mut self, header: &str) -> Self {
+    pub(crate) fn runtime_trace_id(mut self, header: &str) -> Self {
         self.runtime_trace_id = Some(header.to_string());
         self
     }
@@ -74,7 +74,7 @@ impl Event {
 
 /// What the function posted for an invocation.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// `POST /invocation/{id}/response`: the function's output.
     Response(Vec<u8>),
     /// `POST /invocation/{id}/error`: the error document and `Lambda-Runtime-Function-Error-Type`.
@@ -83,7 +83,7 @@ pub enum Outcome {
 
 /// The timeline of one invocation.
 #[derive(Debug, Clone)]
-pub struct Invocation {
+pub(crate) struct Invocation {
     pub request_id: String,
     /// When the event was written to the function.
     pub handed_out: Instant,
@@ -96,17 +96,17 @@ pub struct Invocation {
 
 impl Invocation {
     /// Event handed out → response posted.
-    pub fn latency(&self) -> Option<Duration> {
+    pub(crate) fn latency(&self) -> Option<Duration> {
         Some(self.posted? - self.handed_out)
     }
 
     /// Response posted → next event asked for: the billed time after the response.
-    pub fn flush_gap(&self) -> Option<Duration> {
+    pub(crate) fn flush_gap(&self) -> Option<Duration> {
         Some(self.next_requested? - self.posted?)
     }
 
     /// The posted response as JSON; panics on an error or no outcome.
-    pub fn response_json(&self) -> Value {
+    pub(crate) fn response_json(&self) -> Value {
         match &self.outcome {
             Some(Outcome::Response(body)) => serde_json::from_slice(body)
                 .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(body))),
@@ -117,7 +117,7 @@ impl Invocation {
 
 /// One TCP connection the function opened to the host, and the requests it carried.
 #[derive(Debug, Clone, Default)]
-pub struct ConnectionLog {
+pub(crate) struct ConnectionLog {
     /// Requests to the Runtime API (`/2018-06-01/runtime/…`).
     pub runtime_requests: usize,
     /// Requests to the Extensions API (`/2020-01-01/extension/…`).
@@ -126,7 +126,7 @@ pub struct ConnectionLog {
 
 /// Everything the host saw.
 #[derive(Debug, Clone, Default)]
-pub struct HostLog {
+pub(crate) struct HostLog {
     pub invocations: Vec<Invocation>,
     /// `/next` requests, with when they arrived.
     pub next_requests: Vec<Instant>,
@@ -141,12 +141,12 @@ pub struct HostLog {
 }
 
 impl HostLog {
-    pub fn invocation(&self, request_id: &str) -> Option<&Invocation> {
+    pub(crate) fn invocation(&self, request_id: &str) -> Option<&Invocation> {
         self.invocations.iter().rev().find(|invocation| invocation.request_id == request_id)
     }
 
     /// Connections that carried at least one Runtime API request.
-    pub fn runtime_connections(&self) -> usize {
+    pub(crate) fn runtime_connections(&self) -> usize {
         self.connections.iter().filter(|connection| connection.runtime_requests > 0).count()
     }
 }
@@ -179,7 +179,7 @@ impl State {
 
 /// How to start the function.
 #[derive(Debug, Clone)]
-pub struct Function {
+pub(crate) struct Function {
     pub executable: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -188,41 +188,41 @@ pub struct Function {
 }
 
 impl Function {
-    pub fn new(executable: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(executable: impl Into<PathBuf>) -> Self {
         Self { executable: executable.into(), args: Vec::new(), env: Vec::new(), echo_output: true }
     }
 
     /// A command-line argument, for a runtime started through an interpreter.
-    pub fn arg(mut self, arg: &str) -> Self {
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_string());
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self
     }
 
-    pub fn envs<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub(crate) fn envs<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         for (key, value) in pairs {
             self.env.push((key.as_ref().to_string(), value.as_ref().to_string()));
         }
         self
     }
 
-    pub fn quiet(mut self) -> Self {
+    pub(crate) fn quiet(mut self) -> Self {
         self.echo_output = false;
         self
     }
 
     /// Starts the Runtime API on a free port and the function against it.
-    pub async fn start(self) -> RuntimeHost {
+    pub(crate) async fn start(self) -> RuntimeHost {
         self.start_with_queued(Vec::new()).await
     }
 
     /// [`Self::start`] with events queued before the process is spawned, so that its first `/next` is answered at once
     /// and spawn → first response is the cold start alone.
-    pub async fn start_with_queued(self, events: Vec<Event>) -> RuntimeHost {
+    pub(crate) async fn start_with_queued(self, events: Vec<Event>) -> RuntimeHost {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the Runtime API");
         let address = listener.local_addr().unwrap();
         let state = Arc::new(State {
@@ -277,7 +277,7 @@ async fn keep_lines(stream: impl AsyncRead + Unpin, lines: Arc<Mutex<Vec<String>
 }
 
 /// The Runtime API and the function process it feeds; both stop when dropped.
-pub struct RuntimeHost {
+pub(crate) struct RuntimeHost {
     pub address: SocketAddr,
     state: Arc<State>,
     server: JoinHandle<()>,
@@ -288,7 +288,7 @@ pub struct RuntimeHost {
 
 impl RuntimeHost {
     /// Queues an event; returns its request id.
-    pub fn enqueue(&self, event: Event) -> String {
+    pub(crate) fn enqueue(&self, event: Event) -> String {
         let request_id = event.request_id.clone();
         self.state.queue.lock().unwrap().push_back(event);
         self.state.queued.notify_one();
@@ -296,7 +296,7 @@ impl RuntimeHost {
     }
 
     /// Queues an event and waits until the function posted its response or error.
-    pub async fn invoke(&self, event: Event, timeout: Duration) -> Invocation {
+    pub(crate) async fn invoke(&self, event: Event, timeout: Duration) -> Invocation {
         let request_id = self.enqueue(event);
         self.wait_for(&format!("an answer to {request_id}"), timeout, |log| {
             log.invocation(&request_id).filter(|invocation| invocation.outcome.is_some()).cloned()
@@ -305,7 +305,7 @@ impl RuntimeHost {
     }
 
     /// Waits until the function asked for its next event after answering this one.
-    pub async fn wait_for_next_after(&self, request_id: &str, timeout: Duration) -> Invocation {
+    pub(crate) async fn wait_for_next_after(&self, request_id: &str, timeout: Duration) -> Invocation {
         self.wait_for(&format!("a /next after {request_id}"), timeout, |log| {
             log.invocation(request_id).filter(|invocation| invocation.next_requested.is_some()).cloned()
         })
@@ -313,23 +313,23 @@ impl RuntimeHost {
     }
 
     /// Queues an event, waits for its answer and for the next `/next`: the complete timeline of the invocation.
-    pub async fn invoke_and_wait_for_next(&self, event: Event, timeout: Duration) -> Invocation {
+    pub(crate) async fn invoke_and_wait_for_next(&self, event: Event, timeout: Duration) -> Invocation {
         let request_id = self.invoke(event, timeout).await.request_id;
         self.wait_for_next_after(&request_id, timeout).await
     }
 
-    pub fn log(&self) -> HostLog {
+    pub(crate) fn log(&self) -> HostLog {
         self.state.log.lock().unwrap().clone()
     }
 
     /// Waits until `done` holds for the host's log and returns the log; panics after `timeout` naming `what`.
-    pub async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&HostLog) -> bool) -> HostLog {
+    pub(crate) async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&HostLog) -> bool) -> HostLog {
         self.wait_for(what, timeout, |log| done(log).then(|| log.clone())).await
     }
 
     /// Waits until `found` finds something in the host's log (looked at in place, under its lock); panics after
     /// `timeout` naming `what`.
-    pub async fn wait_for<T>(&self, what: &str, timeout: Duration, mut found: impl FnMut(&HostLog) -> Option<T>) -> T {
+    pub(crate) async fn wait_for<T>(&self, what: &str, timeout: Duration, mut found: impl FnMut(&HostLog) -> Option<T>) -> T {
         let mut changed = self.state.changed.subscribe();
         let deadline = Instant::now() + timeout;
         loop {
@@ -348,39 +348,40 @@ impl RuntimeHost {
     }
 
     /// Lines the function wrote to stdout and stderr so far.
-    pub fn output(&self) -> Vec<String> {
+    pub(crate) fn output(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()
     }
 
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
     /// When the function process was spawned (just before the fork).
-    pub fn spawned(&self) -> Instant {
+    pub(crate) fn spawned(&self) -> Instant {
         self.spawned
     }
 
     /// Kills the function process (SIGKILL) and waits until it is gone, so that its teardown does not overlap
     /// whatever runs next.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
 
     /// Shuts the environment down as Lambda does: the extensions' pending `event/next` gets a `SHUTDOWN` event and
     /// the function process gets SIGTERM.
-    pub fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         self.state.shutdown.send_replace(true);
         if let Some(pid) = self.child.id() {
             let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
             // SAFETY: kill(2) with a pid this host spawned and has not reaped yet.
+            #[allow(unsafe_code)]
             let result = unsafe { libc::kill(pid, libc::SIGTERM) };
             assert_eq!(result, 0, "kill -TERM {pid}: {}", std::io::Error::last_os_error());
         }
     }
 
     /// Waits for the function process to exit.
-    pub async fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) async fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.expect("wait for the function"),
             Err(_) => panic!("the function did not exit within {timeout:?}"),
@@ -532,7 +533,7 @@ const SEED_EVENT: &str =
 /// The API Gateway REST (v1) proxy event of the seed's curl as apigw-local builds it (the captured fixture of the
 /// function's tests), with the method changed to `method` (GET and HEAD lose the body) and a `User-Agent`; no trace
 /// header. `requestContext.requestId` is the event's own id, set by [`Event::apigw`].
-pub fn apigw_event(method: &str) -> Value {
+pub(crate) fn apigw_event(method: &str) -> Value {
     let mut event: Value = serde_json::from_str(SEED_EVENT).expect("the seed fixture is JSON");
     event["httpMethod"] = json!(method);
     event["requestContext"]["httpMethod"] = json!(method);
@@ -552,14 +553,14 @@ pub fn apigw_event(method: &str) -> Value {
 }
 
 /// Sets a header (single- and multi-value) of an API Gateway event.
-pub fn set_header(event: &mut Value, name: &str, value: &str) {
+pub(crate) fn set_header(event: &mut Value, name: &str, value: &str) {
     event["headers"][name] = json!(value);
     event["multiValueHeaders"][name] = json!([value]);
 }
 
 impl Event {
     /// An API Gateway event (see [`apigw_event`]) whose `requestContext.requestId` is the invocation's request id.
-    pub fn apigw(mut payload: Value) -> Self {
+    pub(crate) fn apigw(mut payload: Value) -> Self {
         let event = Self::new(&Value::Null);
         payload["requestContext"]["requestId"] = json!(event.request_id);
         Self { payload: serde_json::to_vec(&payload).unwrap(), ..event }
