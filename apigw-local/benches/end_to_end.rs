@@ -127,7 +127,9 @@ impl Process {
         }
         // SAFETY: kill(2) with a pid this process spawned and has not reaped yet, so it is still ours.
         #[allow(unsafe_code)]
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        unsafe {
+            libc::kill(self.pid() as libc::pid_t, libc::SIGTERM)
+        };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {

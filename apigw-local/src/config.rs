@@ -79,7 +79,7 @@ fn parse_stage(text: &str) -> Result<String, String> {
 }
 
 /// `29s`, `500ms`, `1m`, or a bare number of seconds; API Gateway accepts 50 ms and more.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |at| text.split_at(at));
     let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 29s or 500ms"))?;

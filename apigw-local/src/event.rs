@@ -41,6 +41,13 @@ pub struct Api {
     pub binary_media_types: Vec<String>,
 }
 
+impl Api {
+    /// Ten lowercase letters and digits, like API Gateway's ids (`apiId`, `deploymentId`).
+    pub fn random_id() -> String {
+        crate::random::uuid_v4().simple().to_string()[..10].to_string()
+    }
+}
+
 /// What the gateway knows about one request besides its bytes.
 #[derive(Debug, Clone)]
 pub struct RequestMeta {

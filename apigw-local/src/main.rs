@@ -52,10 +52,10 @@ async fn run(args: Args) -> Result<(), String> {
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     let routes = RouteTable { stage: args.stage.clone(), routes: args.routes.clone() };
     let api = Api {
-        api_id: args.api_id.clone().unwrap_or_else(random_api_id),
+        api_id: args.api_id.clone().unwrap_or_else(Api::random_id),
         account_id: args.account_id.clone(),
         stage: args.stage.clone(),
-        deployment_id: random_api_id(),
+        deployment_id: Api::random_id(),
         binary_media_types: args.binary_media_types.clone(),
     };
     let telemetry =
@@ -78,7 +78,7 @@ async fn run(args: Args) -> Result<(), String> {
         serve(listener, gateway).await.map_err(|error| format!("cannot handle SIGTERM: {error}"))
     } else {
         let url = args.invoke_url.clone().unwrap_or_default();
-        let client = InvokeClient::new(&url)?;
+        let client = InvokeClient::new(&url).map_err(|error| error.to_string())?;
         message!("listening on http://{address} -> Invoke {url}");
         let gateway = Gateway { routes, api, backend: client, timeout: args.timeout, telemetry };
         serve(listener, gateway).await.map_err(|error| format!("cannot handle SIGTERM: {error}"))
@@ -126,8 +126,3 @@ async fn serve<B: Backend>(listener: TcpListener, gateway: Gateway<B>) -> io::Re
 
 /// The longest the exit waits for the last spans' export, which gives up after about a second itself.
 const TELEMETRY_SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// Ten lowercase letters and digits, like API Gateway's ids.
-fn random_api_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
-}

@@ -29,12 +29,28 @@ pub struct InvokeClient {
     turn: Arc<Semaphore>,
 }
 
+/// An `--invoke-url` that cannot be used: it must be an `http://HOST[:PORT]/PATH` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInvokeUrl {
+    /// The URL as given.
+    pub url: String,
+}
+
+impl std::fmt::Display for InvalidInvokeUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invoke URL {:?}: must be http://HOST[:PORT]/PATH", self.url)
+    }
+}
+
+impl std::error::Error for InvalidInvokeUrl {}
+
 impl InvokeClient {
     /// `url` is the endpoint's full invocations URL over plain HTTP.
-    pub fn new(url: &str) -> Result<Self, String> {
-        let url: Uri = url.parse().map_err(|error| format!("invoke URL {url:?}: {error}"))?;
+    pub fn new(url: &str) -> Result<Self, InvalidInvokeUrl> {
+        let invalid = || InvalidInvokeUrl { url: url.to_string() };
+        let url: Uri = url.parse().map_err(|_| invalid())?;
         if url.scheme_str() != Some("http") || url.host().is_none() {
-            return Err(format!("invoke URL {url}: must be http://HOST[:PORT]/PATH"));
+            return Err(invalid());
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);

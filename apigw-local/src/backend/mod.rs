@@ -46,6 +46,8 @@ impl fmt::Display for InvokeError {
     }
 }
 
+impl std::error::Error for InvokeError {}
+
 /// Runs the function on one event and returns its output payload.
 pub trait Backend: Send + Sync + 'static {
     /// Runs the function on `invocation`'s event: its output payload, or why there is none.

@@ -631,7 +631,12 @@ impl Receiver {
 
     /// Waits until `done` holds for what was received, and returns it; panics after `timeout` naming `what` and
     /// listing what did arrive.
-    pub(crate) async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Received) -> bool) -> Received {
+    pub(crate) async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&Received) -> bool,
+    ) -> Received {
         let mut changed = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

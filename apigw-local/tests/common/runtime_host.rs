@@ -323,13 +323,23 @@ impl RuntimeHost {
     }
 
     /// Waits until `done` holds for the host's log and returns the log; panics after `timeout` naming `what`.
-    pub(crate) async fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&HostLog) -> bool) -> HostLog {
+    pub(crate) async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&HostLog) -> bool,
+    ) -> HostLog {
         self.wait_for(what, timeout, |log| done(log).then(|| log.clone())).await
     }
 
     /// Waits until `found` finds something in the host's log (looked at in place, under its lock); panics after
     /// `timeout` naming `what`.
-    pub(crate) async fn wait_for<T>(&self, what: &str, timeout: Duration, mut found: impl FnMut(&HostLog) -> Option<T>) -> T {
+    pub(crate) async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut found: impl FnMut(&HostLog) -> Option<T>,
+    ) -> T {
         let mut changed = self.state.changed.subscribe();
         let deadline = Instant::now() + timeout;
         loop {

@@ -30,7 +30,7 @@ struct Script {
 
 impl Script {
     fn new() -> Self {
-        let directory = std::env::temp_dir().join(format!("apigw-local-extensions-{}", uuid::Uuid::new_v4()));
+        let directory = std::env::temp_dir().join(format!("apigw-local-extensions-{}", crate::random::uuid_v4()));
         std::fs::create_dir_all(&directory).unwrap();
         let path = directory.join("function");
         std::fs::write(&path, SCRIPT).unwrap();
