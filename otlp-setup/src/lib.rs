@@ -7,6 +7,7 @@
 //!   collectors over rustls with Mozilla's roots compiled in or the CA file `OTEL_EXPORTER_OTLP_CERTIFICATE` names.
 //! - [`extract`], [`xray_header`], [`traceparent`]: W3C and X-Ray trace context through the OpenTelemetry
 //!   propagators, with the headers checked against their formats first.
+//! - [`DURATION_BOUNDARIES`]: histogram buckets that resolve a 0.2 ms invocation as well as a 30 s one.
 //!
 //! ```
 //! use otlp_setup::{OtlpConfig, Protocol, Variables};
@@ -25,6 +26,7 @@
 mod config;
 mod error;
 mod exporters;
+mod histogram;
 mod http_client;
 mod propagation;
 mod tls;
@@ -32,4 +34,5 @@ mod tls;
 pub use config::{ExporterConfig, OtlpConfig, Propagator, Protocol, Sampler, Variables};
 pub use error::Error;
 pub use exporters::{metric_exporter, span_exporter};
+pub use histogram::DURATION_BOUNDARIES;
 pub use propagation::{Headers, XRAY_HEADER, extract, traceparent, xray_header, xray_span_context};
