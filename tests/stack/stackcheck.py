@@ -505,6 +505,9 @@ def iter_datasources(node: object):
 
 # ---------------------------------------------------------------------------------------------------------- dashboards
 
+# 0 while Prometheus scrapes the collector, nothing otherwise: what a sum over collector series that appear only after
+# a first failure may fall back on (a panel then says "not scraped" instead of a green 0 when the collector is not).
+COLLECTOR_SCRAPED_ZERO = '(0 * group(up{job="otel-collector"} == 1))'
 GRAFANA_BUILTINS = re.compile(r"\$\{?__(rate_interval|interval|range)(?::[^}]*)?\}?")
 PANEL_TYPES = {"row", "text", "stat", "timeseries", "table", "gauge", "bargauge", "heatmap", "traces", "barchart"}
 
@@ -637,6 +640,27 @@ def unknown_series_message(name: str, evidence: collector_evidence.Evidence, emi
     return f"selects {name!r}, which nothing emits" + (" (no emitted-metrics file given)" if not emitted else "")
 
 
+def constant_fallbacks(expr: str) -> list[str]:
+    """`X or vector(0)`-style fallbacks: a right-hand side that selects nothing answers even where X's series do not
+    exist at all, so a panel shows a reassuring number for series that were never there (or a misspelt name)."""
+    tree = promql_parser.parse(GRAFANA_BUILTINS.sub("5m", expr))
+    found: list[str] = []
+
+    def selects(node) -> bool:
+        hits: list = []
+        promql_parser.walk(node, lambda n, *_: hits.append(n) if isinstance(
+            n, (promql_parser.VectorSelector, promql_parser.MatrixSelector)) else True)
+        return bool(hits)
+
+    def visit(node, *_):
+        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "or" and not selects(node.rhs):
+            found.append(node.rhs.prettify())
+        return True
+
+    promql_parser.walk(tree, visit)
+    return found
+
+
 # What the issue asks the dashboard to show, as (description, test on the set of selected metrics / targets).
 def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: list[dict],
                     evidence: collector_evidence.Evidence) -> list[tuple[str, bool]]:
@@ -749,6 +773,10 @@ def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, re
                                 f"(its attributes, promoted resource attributes, job, instance: {sorted(labels_of[name])})")
             for problem in problems:
                 report.fail(f"{path.name}: {where}: {problem}")
+            for fallback in constant_fallbacks(expr):
+                report.fail(f"{path.name}: {where}: `or {fallback}` answers even when the series it stands in for do "
+                            f"not exist at all (never scraped, or misnamed); fall back only on a condition that proves "
+                            f"they could exist, e.g. `or on () {COLLECTOR_SCRAPED_ZERO}`")
             for name in sorted(names):
                 if name in known:
                     report.good(f"{path.name}: {where}: {name} <- {known[name]}")
@@ -996,6 +1024,9 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
     dashboards_reject("a dashboard query on otelcol_process_memory_rss_bytes (the unit suffix the pull reader leaves off)",
                       lambda e: e.replace("otelcol_process_memory_rss", "otelcol_process_memory_rss_bytes"),
                       "the series is 'otelcol_process_memory_rss'")
+    dashboards_reject("a stat that falls back to `or vector(0)` (a green 0 for series that do not exist)",
+                      lambda e: e.replace(f"or on () {COLLECTOR_SCRAPED_ZERO}", "or vector(0)"),
+                      "answers even when the series it stands in for do not exist")
     configs_reject("a collector pull reader with type suffixes (names the evidence does not record)", "deploy/otel-collector/config.yaml",
                    lambda d: d["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"].update(without_type_suffix=False),
                    "records the names for")
