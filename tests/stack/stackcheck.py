@@ -922,6 +922,8 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
                    "otelcol.schema.yaml", lambda d: d["exporters"].update({"otlphttp/x": {"endpoint": "http://x:4318"}}))
     schema_rejects("a span_metrics unit that does not exist", COLLECTOR_CONFIG, "otelcol.schema.yaml",
                    lambda d: d["connectors"]["span_metrics"]["histogram"].update(unit="sec"))
+    schema_rejects("a misspelt option of the collector's telemetry reader", COLLECTOR_CONFIG, "otelcol.schema.yaml",
+                   lambda d: d["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"].update(without_type_sufix=True))
     schema_rejects("a misspelt Prometheus otlp key", PROMETHEUS_CONFIG, "prometheus.schema.yaml",
                    lambda d: d["otlp"].update(promote_resource_attribute=["service.name"]))
     schema_rejects("a Jaeger latency_unit other than ms or s", JAEGER_CONFIG, "jaeger.schema.yaml",
