@@ -628,6 +628,9 @@ def known_series(emitted: list[otlp_names.OtlpMetric], evidence: collector_evide
 
 
 def unknown_series_message(name: str, evidence: collector_evidence.Evidence, emitted: list) -> str:
+    if name in evidence.own:
+        return (f"selects {name!r}, which {evidence.path.name} records for another telemetry reader than the "
+                f"collector's configuration has (see the collector's series above)")
     if name.startswith("otelcol_"):
         message = (f"selects {name!r}, which collector {evidence.version} does not expose: "
                    f"{evidence.path.relative_to(ROOT) if evidence.path.is_relative_to(ROOT) else evidence.path} "
