@@ -56,7 +56,8 @@ class Evidence:
         parts = []
         for i in ids:
             s = self.sources[i]
-            parts.append(f"{s['repo']}@{s['ref'].split(' ')[0]} {s['path'].split(',')[0]}")
+            ref = s["ref"] if " " not in s["ref"] else s["commit"][:12]
+            parts.append(f"{s['repo']}@{ref} {s['path'].split(',')[0]}")
         return "; ".join(parts)
 
 
@@ -69,6 +70,10 @@ def load(path: Path) -> Evidence:
             problems.append(f"no {key!r}")
     if problems:
         raise ValueError(f"{path.name}: " + ", ".join(problems))
+    if path.name != f"collector-{data['collector_version']}-metric-names.json" or \
+            image_version(data["image"]) != data["collector_version"]:
+        problems.append(f"records collector {data['collector_version']} and image {data['image']}: the file name, "
+                        "version and image tag must agree")
     sources = data["sources"]
     for sid, s in sources.items():
         missing = [k for k in ("repo", "ref", "commit", "path", "lines", "says") if not s.get(k)]
