@@ -6,7 +6,11 @@ UnderscoreEscapingWithSuffixes (deploy/prometheus/prometheus.yml spells it out):
 that is not [a-zA-Z0-9:], the unit becomes a word (s -> seconds, By -> bytes, "/s" -> per_second; a unit in braces
 such as {request} is dropped), monotonic sums end in _total, gauges of unit 1 in _ratio, and the tokens are joined
 with underscores. Histograms are then stored as <name>_bucket, <name>_sum and <name>_count.
-The collector's own Prometheus exporter (its internal telemetry on :8888) names series by the same rules.
+
+These rules hold for what reaches Prometheus over OTLP: the services' metrics and the collector's span metrics. They
+do not hold for the collector's own metrics, which Prometheus scrapes from the collector's pull reader: that reader
+exposes them untranslated (otelcol_receiver_accepted_spans, no _total). Those names come from recorded evidence
+instead: collector_evidence.py and tests/stack/fixtures/collector-<version>-metric-names.json.
 """
 
 from __future__ import annotations
@@ -118,52 +122,6 @@ def series_names(metric: OtlpMetric) -> set[str]:
         return {base, base + "_sum", base + "_count"}
     return {base}  # sums, gauges, and exponential histograms (stored as native histograms)
 
-
-def span_metrics(connector: dict | None) -> list[OtlpMetric]:
-    """The metrics the collector's span_metrics connector makes, for its configuration.
-
-    From the connector's README and connector.go (opentelemetry-collector-contrib v0.159.0): `calls` (a monotonic sum,
-    no unit) and `duration` (a histogram in `histogram.unit`, default ms; absent with `histogram.disable`), and
-    `events` when `events.enabled`, each named `<namespace>.<name>` with the default namespace
-    `traces.span.metrics`.
-    """
-    connector = connector or {}
-    namespace = connector.get("namespace", "traces.span.metrics")
-
-    def named(name: str) -> str:
-        return f"{namespace}.{name}" if namespace else name
-
-    histogram = connector.get("histogram") or {}
-    made = [OtlpMetric(named("calls"), "", "sum", True)]
-    if not histogram.get("disable", False):
-        kind = "exponential_histogram" if "exponential" in histogram else "histogram"
-        made.append(OtlpMetric(named("duration"), histogram.get("unit", "ms"), kind))
-    if (connector.get("events") or {}).get("enabled"):
-        made.append(OtlpMetric(named("events"), "", "sum", True))
-    return made
-
-
-# The collector's own metrics that the dashboards use, as documented for v0.159.0 in open-telemetry/
-# opentelemetry-collector: receiver/receiverhelper/documentation.md, exporter/exporterhelper/documentation.md,
-# service/documentation.md. Prometheus scrapes them from the collector (service.telemetry.metrics, pull, :8888).
-COLLECTOR_METRICS = [
-    OtlpMetric("otelcol_receiver_accepted_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_receiver_refused_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_receiver_failed_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_receiver_accepted_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_receiver_refused_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_receiver_failed_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_exporter_sent_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_exporter_send_failed_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_exporter_enqueue_failed_spans", "{span}", "sum", True),
-    OtlpMetric("otelcol_exporter_sent_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_exporter_send_failed_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_exporter_enqueue_failed_metric_points", "{datapoint}", "sum", True),
-    OtlpMetric("otelcol_exporter_queue_size", "{batch}", "gauge"),
-    OtlpMetric("otelcol_exporter_queue_capacity", "{batch}", "gauge"),
-    OtlpMetric("otelcol_process_memory_rss", "By", "gauge"),
-    OtlpMetric("otelcol_process_uptime", "s", "sum", True),
-]
 
 # Series Prometheus makes itself: for every scrape target (Prometheus docs, "Jobs and instances"), and target_info
 # for every OTLP resource (OTLP receiver).

@@ -7,7 +7,9 @@ subcommand prints one line per finding and exits 1 if anything is wrong:
   dockerfile                      policies hadolint has no rule for (pins, the stages compose builds, the entrypoint)
   compose COMPOSE_JSON            the stack as Compose's own loader resolved it (`docker compose config --format json`)
   configs COMPOSE_JSON            collector, Prometheus, Jaeger and Grafana configs: schemas, and consistent together
-  dashboards --emitted FILE       every PromQL expression parses and selects only metrics that exist
+  dashboards --emitted FILE       every PromQL expression parses and selects only metrics that exist: the services'
+                                  (FILE) and the span metrics by the OTLP->Prometheus rules, the collector's own by
+                                  the names recorded from its sources (collector_evidence.py)
   binary --bootstrap PATH --apigw-local PATH
                                   the built bootstrap: static (or glibc <= 2.34), size, answers through apigw-local
   selftest --hadolint PATH --compose PATH
@@ -35,6 +37,7 @@ import promql_parser
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import collector_evidence  # noqa: E402
 import otlp_names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +49,9 @@ PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
 JAEGER_CONFIG = ROOT / "deploy/jaeger/config.yaml"
 GRAFANA_PROVISIONING = ROOT / "deploy/grafana/provisioning"
 DASHBOARDS = ROOT / "dashboards"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+# collector-<version>-metric-names.json: the collector's series, each with the upstream source that names it.
+EVIDENCE_DIR = collector_evidence.FIXTURES
 
 # The glibc of public.ecr.aws/lambda/provided:al2023 (Amazon Linux 2023).
 MAX_GLIBC = (2, 34)
@@ -420,6 +426,15 @@ def check_configs(report: Report, compose: dict) -> None:
                  f"prometheus scrapes the collector's own metrics (otel-collector:{'/'.join(sorted(pull_ports))})",
                  f"prometheus must scrape otel-collector on its telemetry port {sorted(pull_ports)}; targets: {sorted(scrape_targets)}")
 
+    # The collector's own metrics keep the names its evidence file records only under the reader it records.
+    try:
+        evidence = load_evidence()
+        reader = collector_evidence.reader_problems(evidence, collector)
+        report.check(not reader, f"the collector's telemetry reader is the one {evidence.path.name} records the names of "
+                                 "(pull, prometheus, no type or unit suffixes)", "; ".join(reader))
+    except (OSError, ValueError) as e:
+        report.fail(f"the collector's series: {e}")
+
     # Jaeger's Monitor tab reads the same span metrics the collector makes.
     conn = next(iter((collector.get("connectors") or {}).values()), None) or {}
     namespace = conn.get("namespace", "traces.span.metrics")
@@ -490,6 +505,9 @@ def iter_datasources(node: object):
 
 # ---------------------------------------------------------------------------------------------------------- dashboards
 
+# 0 while Prometheus scrapes the collector, nothing otherwise: what a sum over collector series that appear only after
+# a first failure may fall back on (a panel then says "not scraped" instead of a green 0 when the collector is not).
+COLLECTOR_SCRAPED_ZERO = '(0 * group(up{job="otel-collector"} == 1))'
 GRAFANA_BUILTINS = re.compile(r"\$\{?__(rate_interval|interval|range)(?::[^}]*)?\}?")
 PANEL_TYPES = {"row", "text", "stat", "timeseries", "table", "gauge", "bargauge", "heatmap", "traces", "barchart"}
 
@@ -557,28 +575,98 @@ def selected_metrics(expr: str, selectors: list | None = None) -> tuple[set[str]
     return names, problems
 
 
-def known_series(emitted: list[otlp_names.OtlpMetric]) -> dict[str, str]:
-    """Every series name a dashboard may select, and where it comes from."""
+def load_evidence() -> collector_evidence.Evidence:
+    """The recorded names of the pinned collector image's series (docker-compose.yml's otel-collector image).
+
+    Raises ValueError when nobody has recorded them for that version: a new collector version needs its sources read
+    again, not a naming rule applied.
+    """
+    image = (load_yaml(COMPOSE_FILE).get("services", {}).get("otel-collector") or {}).get("image", "")
+    version = collector_evidence.image_version(image)
+    path = EVIDENCE_DIR / f"collector-{version}-metric-names.json"
+    if not version or not path.is_file():
+        raise ValueError(f"no evidence of the names of collector {version or image!r}'s series: {path.name} does not "
+                         f"exist in {EVIDENCE_DIR}; read that version's sources and record them there (see the 0.159.0 file)")
+    evidence = collector_evidence.load(path)
+    if evidence.image != image:
+        raise ValueError(f"{path.name} records {evidence.image}, docker-compose.yml runs {image}")
+    return evidence
+
+
+def known_series(emitted: list[otlp_names.OtlpMetric], evidence: collector_evidence.Evidence | None = None,
+                 collector: dict | None = None) -> tuple[dict[str, str], list[str]]:
+    """Every series name a dashboard may select and where it comes from; and why some collector series are unknown.
+
+    The services' metrics and the span metrics reach Prometheus over OTLP, so their names follow the OTLP->Prometheus
+    rules (otlp_names). The collector's own metrics are scraped untranslated: their names are taken from the
+    evidence file, and only while the collector's telemetry reader is the one that evidence describes.
+    """
+    evidence = evidence or load_evidence()
+    collector = collector if collector is not None else load_yaml(COLLECTOR_CONFIG)
+    problems: list[str] = []
     known: dict[str, str] = {}
     for metric in emitted:
         for name in otlp_names.series_names(metric):
             known[name] = f"emitted by the services ({metric.name}, {metric.unit or 'no unit'}, {metric.kind})"
-    collector = load_yaml(COLLECTOR_CONFIG)
     for conn_name, conn in (collector.get("connectors") or {}).items():
         if conn_name.split("/")[0] in ("span_metrics", "spanmetrics"):
-            for metric in otlp_names.span_metrics(conn):
+            streams, why = collector_evidence.span_metric_streams(evidence, conn)
+            problems += why
+            for metric in streams:
                 for name in otlp_names.series_names(metric):
-                    known[name] = f"the collector's {conn_name} connector ({metric.name}, {metric.unit or 'no unit'})"
-    for metric in otlp_names.COLLECTOR_METRICS:
-        for name in otlp_names.series_names(metric):
-            known.setdefault(name, f"the collector's own telemetry ({metric.name})")
+                    known[name] = (f"the collector's {conn_name} connector ({metric.name}, {metric.unit or 'no unit'}, "
+                                   f"over OTLP) per {evidence.path.name}")
+    reader = collector_evidence.reader_problems(evidence, collector)
+    problems += reader
+    if not reader:
+        for own in evidence.own.values():
+            known.setdefault(own.name, f"the collector's own telemetry, scraped as is ({evidence.path.name}: "
+                                       f"{evidence.cite(own.source[:1])})")
     for name in otlp_names.PROMETHEUS_SERIES:
         known.setdefault(name, "Prometheus itself")
-    return known
+    return known, problems
+
+
+def unknown_series_message(name: str, evidence: collector_evidence.Evidence, emitted: list) -> str:
+    if name in evidence.own:
+        return (f"selects {name!r}, which {evidence.path.name} records for another telemetry reader than the "
+                f"collector's configuration has (see the collector's series above)")
+    if name.startswith("otelcol_"):
+        message = (f"selects {name!r}, which collector {evidence.version} does not expose: "
+                   f"{evidence.path.relative_to(ROOT) if evidence.path.is_relative_to(ROOT) else evidence.path} "
+                   f"lists the series it does, each with its upstream source")
+        real = [own for own in evidence.own if name in collector_evidence.suffixed_spellings(own)]
+        if real:
+            message += (f"; its pull reader adds no type or unit suffix (that is the OTLP translation, which does not "
+                        f"apply to scraped metrics): the series is {real[0]!r}")
+        return message
+    return f"selects {name!r}, which nothing emits" + (" (no emitted-metrics file given)" if not emitted else "")
+
+
+def constant_fallbacks(expr: str) -> list[str]:
+    """`X or vector(0)`-style fallbacks: a right-hand side that selects nothing answers even where X's series do not
+    exist at all, so a panel shows a reassuring number for series that were never there (or a misspelt name)."""
+    tree = promql_parser.parse(GRAFANA_BUILTINS.sub("5m", expr))
+    found: list[str] = []
+
+    def selects(node) -> bool:
+        hits: list = []
+        promql_parser.walk(node, lambda n, *_: hits.append(n) if isinstance(
+            n, (promql_parser.VectorSelector, promql_parser.MatrixSelector)) else True)
+        return bool(hits)
+
+    def visit(node, *_):
+        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "or" and not selects(node.rhs):
+            found.append(node.rhs.prettify())
+        return True
+
+    promql_parser.walk(tree, visit)
+    return found
 
 
 # What the issue asks the dashboard to show, as (description, test on the set of selected metrics / targets).
-def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: list[dict]) -> list[tuple[str, bool]]:
+def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: list[dict],
+                    evidence: collector_evidence.Evidence) -> list[tuple[str, bool]]:
     jaeger_search = any(
         (t.get("datasource") or p.get("datasource") or {}).get("type") == "jaeger" and t.get("queryType") == "search"
         for d in dashboards for p in all_panels(d) for t in p.get("targets", []))
@@ -590,14 +678,16 @@ def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: 
         ("active requests (http.server.active_requests)", "http_server_active_requests" in selected),
         ("function errors (faas.errors)", "faas_errors_total" in selected),
         ("gateway vs function latency (span metrics)", any(n.startswith("traces_span_metrics_duration_") for n in selected)),
-        ("collector accepted / refused / dropped", {"otelcol_receiver_accepted_spans_total", "otelcol_receiver_refused_spans_total"} <= selected
-         and any(n.startswith("otelcol_exporter_send_failed_") or n.startswith("otelcol_exporter_enqueue_failed_") for n in selected)),
+        # The collector's own series by their recorded names (not derived: see collector_evidence).
+        ("collector accepted / refused / dropped", {"otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans"} <= selected & set(evidence.own)
+         and any(n.startswith(("otelcol_exporter_send_failed_", "otelcol_exporter_enqueue_failed_")) for n in selected & set(evidence.own))),
         ("a trace search panel (Jaeger)", jaeger_search),
     ]
 
 
-def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, require_emitted: bool) -> None:
-    files = sorted(DASHBOARDS.glob("*.json"))
+def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, require_emitted: bool,
+                     dashboards_dir: Path | None = None) -> None:
+    files = sorted((dashboards_dir or DASHBOARDS).glob("*.json"))
     report.check(bool(files), f"dashboards: {', '.join(f.name for f in files)}", "no dashboards/*.json")
     if isinstance(emitted_paths, Path):
         emitted_paths = [emitted_paths]
@@ -613,7 +703,17 @@ def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, re
             return
     if not emitted and require_emitted:
         report.fail("no --emitted FILE: the metric names the services really emit are unknown")
-    known = known_series(emitted)
+    try:
+        evidence = load_evidence()
+    except (OSError, ValueError) as e:
+        report.fail(f"the collector's series: {e}")
+        return
+    report.good(f"the collector's series from {evidence.path.name} ({len(evidence.own)} own, scraped untranslated; "
+                f"span metrics over OTLP), {len(evidence.sources)} upstream sources cited")
+    collector = load_yaml(COLLECTOR_CONFIG)
+    known, problems = known_series(emitted, evidence, collector)
+    for problem in problems:
+        report.fail(f"the collector's series: {problem}")
     promoted = {otlp_names.prometheus_label(a) for a in (load_yaml(PROMETHEUS_CONFIG).get("otlp") or {}).get("promote_resource_attributes", [])}
     labels_of: dict[str, set[str]] = {}
     for metric in emitted:
@@ -621,17 +721,15 @@ def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, re
             for series in otlp_names.series_names(metric):
                 labels_of[series] = ({otlp_names.prometheus_label(a) for a in metric.attributes} | promoted
                                      | {"job", "instance"} | ({"le"} if series.endswith("_bucket") else set()))
-    collector = load_yaml(COLLECTOR_CONFIG)
     for conn_name, conn in (collector.get("connectors") or {}).items():
         if conn_name.split("/")[0] in ("span_metrics", "spanmetrics"):
-            conn = conn or {}
-            dims = {"service.name", "span.name", "span.kind", "status.code", "collector.instance.id"}
-            dims |= {d["name"] for d in conn.get("dimensions", [])}
-            dims -= set(conn.get("exclude_dimensions", []))
-            for metric in otlp_names.span_metrics(conn):
+            dims = collector_evidence.span_metric_labels(evidence, conn)
+            for metric in collector_evidence.span_metric_streams(evidence, conn)[0]:
                 for series in otlp_names.series_names(metric):
                     labels_of[series] = ({otlp_names.prometheus_label(a) for a in dims} | promoted | {"job", "instance"}
                                          | ({"le"} if series.endswith("_bucket") else set()))
+    for own in evidence.own.values():
+        labels_of[own.name] = set(own.labels) | set(evidence.scrape_labels)
     dashboards = []
     selected_all: set[str] = set()
     exemplar_metrics: set[str] = set()
@@ -678,16 +776,19 @@ def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, re
                                 f"(its attributes, promoted resource attributes, job, instance: {sorted(labels_of[name])})")
             for problem in problems:
                 report.fail(f"{path.name}: {where}: {problem}")
+            for fallback in constant_fallbacks(expr):
+                report.fail(f"{path.name}: {where}: `or {fallback}` answers even when the series it stands in for do "
+                            f"not exist at all (never scraped, or misnamed); fall back only on a condition that proves "
+                            f"they could exist, e.g. `or on () {COLLECTOR_SCRAPED_ZERO}`")
             for name in sorted(names):
                 if name in known:
                     report.good(f"{path.name}: {where}: {name} <- {known[name]}")
                 else:
-                    report.fail(f"{path.name}: {where}: selects {name!r}, which nothing emits"
-                                + (" (no emitted-metrics file given)" if not emitted else ""))
+                    report.fail(f"{path.name}: {where}: {unknown_series_message(name, evidence, emitted)}")
             selected_all |= names
             if target is not None and target.get("exemplar"):
                 exemplar_metrics |= names
-    for description, present in required_panels(selected_all, exemplar_metrics, dashboards):
+    for description, present in required_panels(selected_all, exemplar_metrics, dashboards, evidence):
         report.check(present, f"shows {description}", f"no panel shows {description}")
     if emitted:
         unused = sorted(m.name for m in emitted if not otlp_names.series_names(m) & selected_all)
@@ -824,6 +925,8 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
                    "otelcol.schema.yaml", lambda d: d["exporters"].update({"otlphttp/x": {"endpoint": "http://x:4318"}}))
     schema_rejects("a span_metrics unit that does not exist", COLLECTOR_CONFIG, "otelcol.schema.yaml",
                    lambda d: d["connectors"]["span_metrics"]["histogram"].update(unit="sec"))
+    schema_rejects("a misspelt option of the collector's telemetry reader", COLLECTOR_CONFIG, "otelcol.schema.yaml",
+                   lambda d: d["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"].update(without_type_sufix=True))
     schema_rejects("a misspelt Prometheus otlp key", PROMETHEUS_CONFIG, "prometheus.schema.yaml",
                    lambda d: d["otlp"].update(promote_resource_attribute=["service.name"]))
     schema_rejects("a Jaeger latency_unit other than ms or s", JAEGER_CONFIG, "jaeger.schema.yaml",
@@ -892,6 +995,75 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
     report.check(bool(check_names_against(reunited, ["histogram_quantile(0.9, rate(http_server_request_duration_seconds_bucket[5m]))"])),
                  "rejects a dashboard once http.server.request.duration's unit becomes ms (_milliseconds)",
                  "accepted a dashboard whose metric changed unit")
+    # The collector's own series are named by tests/stack/fixtures/collector-<version>-metric-names.json, not by the
+    # OTLP translation rules (which gave otelcol_receiver_accepted_spans_total, a series the collector never exposes).
+    sample_path = Path(__file__).parent / "fixtures/emitted-metrics.sample.json"
+    report.check(not check_names_against(sample, ["sum(rate(otelcol_receiver_accepted_spans[5m]))", "otelcol_process_memory_rss"]),
+                 "accepts the collector's own series by their recorded names (otelcol_receiver_accepted_spans, otelcol_process_memory_rss)",
+                 "rejected otelcol_receiver_accepted_spans or otelcol_process_memory_rss, recorded for the pinned collector")
+
+    def dashboards_reject(description: str, mutate_expr, expect: str) -> None:
+        """Runs the whole dashboards check on a copy of dashboards/ with one query changed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(DASHBOARDS, Path(tmp), dirs_exist_ok=True)
+            changed = 0
+            for path in Path(tmp).glob("*.json"):
+                dash = json.loads(path.read_text())
+                for panel in all_panels(dash):
+                    for target in panel.get("targets", []):
+                        if not changed and target.get("expr") and mutate_expr(target["expr"]) != target["expr"]:
+                            target["expr"] = mutate_expr(target["expr"])
+                            changed += 1
+                path.write_text(json.dumps(dash))
+            if not changed:
+                report.fail(f"selftest: no query to change for {description}")
+                return
+            rejects(description, lambda r: check_dashboards(r, sample_path, True, dashboards_dir=Path(tmp)), expect)
+
+    dashboards_reject("a dashboard query on a made-up collector metric (otelcol_receiver_teleported_spans)",
+                      lambda e: e.replace("otelcol_receiver_accepted_spans", "otelcol_receiver_teleported_spans"),
+                      "selects 'otelcol_receiver_teleported_spans', which collector")
+    dashboards_reject("a dashboard query on otelcol_receiver_accepted_spans_total (the OTLP-translated name, never exposed)",
+                      lambda e: e.replace("otelcol_receiver_accepted_spans", "otelcol_receiver_accepted_spans_total"),
+                      "the series is 'otelcol_receiver_accepted_spans'")
+    dashboards_reject("a dashboard query on otelcol_process_memory_rss_bytes (the unit suffix the pull reader leaves off)",
+                      lambda e: e.replace("otelcol_process_memory_rss", "otelcol_process_memory_rss_bytes"),
+                      "the series is 'otelcol_process_memory_rss'")
+    dashboards_reject("a stat that falls back to `or vector(0)` (a green 0 for series that do not exist)",
+                      lambda e: e.replace(f"or on () {COLLECTOR_SCRAPED_ZERO}", "or vector(0)"),
+                      "answers even when the series it stands in for do not exist")
+    configs_reject("a collector pull reader with type suffixes (names the evidence does not record)", "deploy/otel-collector/config.yaml",
+                   lambda d: d["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"].update(without_type_suffix=False),
+                   "records the names for")
+
+    def evidence_rejects(description: str, mutate, expect: str) -> None:
+        """check_dashboards with docker-compose.yml or the evidence file changed."""
+        global COMPOSE_FILE, EVIDENCE_DIR
+        saved = (COMPOSE_FILE, EVIDENCE_DIR)
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(COMPOSE_FILE, Path(tmp) / "docker-compose.yml")
+            shutil.copytree(EVIDENCE_DIR, Path(tmp) / "fixtures")
+            COMPOSE_FILE, EVIDENCE_DIR = Path(tmp) / "docker-compose.yml", Path(tmp) / "fixtures"
+            try:
+                mutate(Path(tmp))
+                rejects(description, lambda r: check_dashboards(r, sample_path, True), expect)
+            finally:
+                COMPOSE_FILE, EVIDENCE_DIR = saved
+
+    def bump_collector(tmp: Path) -> None:
+        compose_file = tmp / "docker-compose.yml"
+        compose_file.write_text(re.sub(r"(opentelemetry-collector-contrib:)[0-9.]+", r"\g<1>0.999.0", compose_file.read_text()))
+
+    def drop_a_source(tmp: Path) -> None:
+        for path in (tmp / "fixtures").glob("collector-*-metric-names.json"):
+            data = json.loads(path.read_text())
+            data["own_metrics"]["metrics"][0]["source"] = []
+            path.write_text(json.dumps(data))
+
+    evidence_rejects("a collector version nobody has recorded the series of (compose image 0.999.0)", bump_collector,
+                     "no evidence of the names of collector '0.999.0'")
+    evidence_rejects("an evidence file with a name that cites no source", drop_a_source, "names no source")
+
     with tempfile.TemporaryDirectory() as tmp:
         fixture = json.loads((Path(__file__).parent / "fixtures/emitted-metrics.sample.json").read_text())
         for metric in fixture["metrics"]:
@@ -926,7 +1098,7 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
 
 def check_names_against(emitted: list, expressions: list[str]) -> list[str]:
     """Selected metric names not emitted: [] when every expression selects only known metrics."""
-    known = known_series(emitted)
+    known, _ = known_series(emitted)
     unknown = []
     for expr in expressions:
         names, problems = selected_metrics(expr)
