@@ -26,8 +26,6 @@ const USER_AGENT: &str = "curl/8.5.0";
 const ARRIVAL: Duration = Duration::from_secs(20);
 /// Every test finishes within this, or fails.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
-/// The semantic conventions' bucket boundaries for `http.server.request.duration`.
-const SEMCONV_BOUNDS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 const METHODS: [&str; 7] = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 
 async fn bounded<F: Future>(test: F) -> F::Output {
@@ -40,10 +38,14 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 fn exporting_to(receiver: &Receiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = receiver.env();
     env.extend(
-        [("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "5000"), ("OTEL_BSP_SCHEDULE_DELAY", "100")]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .map(|(key, value)| (key.to_string(), value.to_string())),
+        [
+            ("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "5000"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(|(key, value)| (key.to_string(), value.to_string())),
     );
     env
 }
@@ -203,7 +205,7 @@ async fn seed_curl_is_one_trace(protocol: Protocol) -> Received {
     assert_eq!(duration.unit, "s");
     let Data::Histogram { points, .. } = &duration.data else { panic!("not a histogram: {duration:?}") };
     let point = &points[0];
-    assert_eq!(point.explicit_bounds, SEMCONV_BOUNDS);
+    assert_eq!(point.explicit_bounds, otlp_setup::DURATION_BOUNDARIES, "50 µs to 30 s, not the semconv's 5 ms first");
     assert_eq!(point.attributes.get("http.route"), Some(&text("/helloworld")));
     assert_eq!(point.attributes.get("http.response.status_code"), Some(&int(200)));
     received
@@ -320,9 +322,12 @@ async fn mixed_requests_are_all_counted(protocol: Protocol, count: usize) {
     let histogram = "http.server.request.duration";
     let received = receiver
         .wait_until(&format!("{count} function spans and {count} counted durations"), ARRIVAL, |received| {
+            let counted =
+                |service| received.histogram_counts_by(service, histogram, "http.request.method").values().sum::<u64>();
             received.spans.iter().filter(|span| is_function_server(span)).count() >= count
-                && received.histogram_counts_by(FUNCTION_NAME, histogram, "http.request.method").values().sum::<u64>()
-                    >= count as u64
+                && counted(FUNCTION_NAME) >= count as u64
+                && counted(GATEWAY) >= count as u64
+                && received.sum_total(GATEWAY, "http.server.active_requests") == 0.0
         })
         .await;
 
@@ -351,7 +356,6 @@ async fn mixed_requests_are_all_counted(protocol: Protocol, count: usize) {
     }
     let expected = [
         ("http.server.request.duration", "s", "histogram"),
-        ("http.server.active_requests", "{request}", "up-down counter"),
         ("faas.invocations", "{invocation}", "counter"),
         ("faas.coldstarts", "{coldstart}", "counter"),
         ("faas.init_duration", "s", "histogram"),
@@ -370,8 +374,30 @@ async fn mixed_requests_are_all_counted(protocol: Protocol, count: usize) {
     let cold = function_spans.iter().filter(|span| span.attr("faas.coldstart") == Some(&Value::Bool(true))).count();
     assert_eq!(cold, instances.len(), "one cold start per environment ({instances:?})");
     assert_eq!(received.sum_total(FUNCTION_NAME, "faas.coldstarts"), instances.len() as f64);
-    // All requests have ended.
-    assert_eq!(received.sum_total(FUNCTION_NAME, "http.server.active_requests"), 0.0);
+    // A function serves one request at a time and is read between them: it has no in-flight count to export.
+    assert_eq!(received.metric(FUNCTION_NAME, "http.server.active_requests").count(), 0);
+
+    // The gateway counts the same requests (API Gateway's Count), each with its integration's latency, and has none in
+    // flight once all were answered.
+    assert_eq!(received.histogram_counts_by(GATEWAY, histogram, "http.request.method"), sent);
+    let integration = "aws.api_gateway.integration.duration";
+    assert_eq!(received.histogram_counts_by(GATEWAY, integration, "http.request.method"), sent);
+    let statuses = received.histogram_counts_by(GATEWAY, histogram, "http.response.status_code");
+    assert_eq!(
+        statuses,
+        BTreeMap::from([("200".to_string(), count as u64)]),
+        "status codes, as 4XXError/5XXError read them"
+    );
+    for (name, unit, kind) in [
+        (histogram, "s", "histogram"),
+        (integration, "s", "histogram"),
+        ("http.server.active_requests", "{request}", "up-down counter"),
+    ] {
+        let metric =
+            received.metric(GATEWAY, name).last().unwrap_or_else(|| panic!("no {name}: {}", received.summary()));
+        assert_eq!((metric.unit.as_str(), metric.kind()), (unit, kind), "{name}");
+    }
+    assert_eq!(received.sum_total(GATEWAY, "http.server.active_requests"), 0.0, "every request ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,11 +463,24 @@ async fn a_502_or_504_at_the_gateway_is_an_error_span_with_error_type() {
         let overrunning = gateway(&["--function", function.to_str().unwrap(), "--timeout", "1s"], &env);
         let (status, _, _) = send(client().get(overrunning.url("/test/helloworld?act=sleep&seconds=30"))).await;
         assert_eq!(status, 504);
+        let statuses = |received: &otlp::Received| {
+            received.histogram_counts_by(GATEWAY, "http.server.request.duration", "http.response.status_code")
+        };
         let received = receiver
-            .wait_until("the gateway spans of the 502 and the 504", ARRIVAL, |received| {
-                gateway_span_with_status(received, 502).is_some() && gateway_span_with_status(received, 504).is_some()
+            .wait_until("the gateway spans and request durations of the 502 and the 504", ARRIVAL, |received| {
+                gateway_span_with_status(received, 502).is_some()
+                    && gateway_span_with_status(received, 504).is_some()
+                    && statuses(received).len() == 2
             })
             .await;
+        // On the gateway's request metric, as API Gateway's 5XXError counts them, though no function answered.
+        let expected = BTreeMap::from([("502".to_string(), 1), ("504".to_string(), 1)]);
+        assert_eq!(statuses(&received), expected, "{}", received.summary());
+        let errors = received.histogram_counts_by(GATEWAY, "http.server.request.duration", "error.type");
+        assert_eq!(errors, BTreeMap::from([("502".to_string(), 1), ("504".to_string(), 1)]));
+        let failed = received.histogram_counts_by(GATEWAY, "aws.api_gateway.integration.duration", "error.type");
+        let failed_expected = BTreeMap::from([("function_error".to_string(), 1), ("timeout".to_string(), 1)]);
+        assert_eq!(failed, failed_expected, "the integration's failures, typed");
         for status in [502, 504] {
             let span = gateway_span_with_status(&received, status).unwrap();
             assert_eq!(span.status, StatusCode::Error, "{span}");

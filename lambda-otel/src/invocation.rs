@@ -376,17 +376,14 @@ fn finish(
         span.record("otel.status_code", "error");
     }
 
-    // Every metric of the invocation is recorded here, after the response, the +1 of `http.server.active_requests`
-    // with its -1: the function serves one request at a time and only flushes read the metrics, between
-    // invocations, so the values they export are the same (but for a shutdown flush during an invocation).
+    // Every metric of the invocation is recorded here, after the response: only flushes read them, between
+    // invocations.
     let trigger = if request.is_some() { Trigger::Http } else { Trigger::Other };
     if let Some(init_duration) = init_duration {
         metrics::coldstart(trigger, init_duration);
     }
     if let Some(request) = request {
         let route = request.route.as_deref();
-        metrics::active_requests(&request.method, route, 1.0);
-        metrics::active_requests(&request.method, route, -1.0);
         metrics::request_duration(&request.method, route, status, error_type.as_deref(), duration);
     }
     metrics::invocation(trigger, request.map(|request| request.method.as_str()), error_type.as_deref());
@@ -593,6 +590,10 @@ mod tests {
         let settings = Settings::parse(|name| (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hello".to_string()));
         let collector = Arc::new(Collector::default());
         let (telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(collector.clone()), Instant::now());
+        // The facade's recorder for this thread (the runtime is single-threaded), as `init` installs it globally.
+        let recorder = metrics::FacadeRecorder::default();
+        let _recorder = ::metrics::set_default_local_recorder(&recorder);
+        telemetry.record_metrics_with(recorder.clone());
         let _subscriber =
             tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), vec![], std::io::sink));
         let mut service = telemetry.layer().layer(service_fn(runtime));

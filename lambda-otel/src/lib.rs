@@ -38,6 +38,7 @@ mod resource;
 mod settings;
 mod shutdown;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -51,6 +52,8 @@ use tokio::time::Instant;
 
 pub use invocation::{InvocationLayer, Invocations, RecordStatus};
 
+use metrics::FacadeRecorder;
+
 use delivery::{BufferingProcessor, Delivery, Exporters, FINAL_FLUSH_LIMIT, Policy, SPAN_BUFFER_CAPACITY, SpanBuffer};
 use settings::Settings;
 
@@ -59,6 +62,7 @@ use settings::Settings;
 pub struct Builder {
     traced_crates: Vec<&'static str>,
     service_version: Option<&'static str>,
+    histogram_boundaries: HashMap<String, Vec<f64>>,
 }
 
 /// Telemetry set up from the environment, with the function's own choices added on the [`Builder`].
@@ -72,6 +76,14 @@ impl Builder {
     /// client must never become a span of the trace it is exporting.
     pub fn trace_crate(mut self, name: &'static str) -> Self {
         self.traced_crates.push(name);
+        self
+    }
+
+    /// Bucket boundaries for the function's own histogram `name` (recorded with `metrics::histogram!`). Without
+    /// them a histogram described in seconds or milliseconds (`metrics::describe_histogram!`) resolves 50 µs to 30 s,
+    /// and any other gets the OpenTelemetry SDK's default boundaries.
+    pub fn histogram_boundaries(mut self, name: impl Into<String>, boundaries: Vec<f64>) -> Self {
+        self.histogram_boundaries.insert(name.into(), boundaries);
         self
     }
 
@@ -99,6 +111,14 @@ impl Builder {
                 Ok(exporters) => {
                     let (telemetry, tracer) =
                         Telemetry::start(settings.clone(), self.service_version, Box::new(exporters), started);
+                    let recorder = FacadeRecorder::new(self.histogram_boundaries);
+                    if ::metrics::set_global_recorder(recorder.clone()).is_err() {
+                        eprintln!(
+                            "{}: a metrics recorder was already installed; metrics go there",
+                            env!("CARGO_PKG_NAME")
+                        );
+                    }
+                    telemetry.record_metrics_with(recorder);
                     (telemetry, Some(tracer))
                 }
                 Err(error) => {
@@ -133,6 +153,8 @@ struct Inner {
     delivery: Delivery,
     /// Kept for the process's life: dropping the provider shuts its reader down.
     meter_provider: OnceLock<SdkMeterProvider>,
+    /// The `metrics` recorder, which the meter provider's instruments back once it starts.
+    recorder: OnceLock<FacadeRecorder>,
     started: Instant,
     /// When the runtime was built and ready for its first event: the end of the init phase.
     ready: OnceLock<Instant>,
@@ -166,6 +188,7 @@ impl Telemetry {
             service_version,
             delivery,
             meter_provider: OnceLock::new(),
+            recorder: OnceLock::new(),
             started,
             ready: OnceLock::new(),
             cold: AtomicBool::new(true),
@@ -195,6 +218,13 @@ impl Telemetry {
         self.inner.as_ref().map_or(&[], |inner| &inner.settings.otlp.propagators)
     }
 
+    /// Backs the `metrics` facade's recordings with this telemetry's metrics pipeline once it starts.
+    fn record_metrics_with(&self, recorder: FacadeRecorder) {
+        if let Some(inner) = &self.inner {
+            let _ = inner.recorder.set(recorder);
+        }
+    }
+
     /// Whether this invocation is the process's first (a cold start): true once only.
     fn take_coldstart(&self) -> bool {
         self.inner.as_ref().is_some_and(|inner| inner.cold.swap(false, Ordering::Relaxed))
@@ -211,11 +241,9 @@ impl Telemetry {
         let account_id = resource::account_id(invoked_function_arn);
         let resource = resource::resource(&inner.settings, inner.service_version, account_id);
         inner.delivery.set_resource(resource.clone());
-        let pipeline = metrics::pipeline(resource, inner.settings.otlp.temporality);
+        let recorder = inner.recorder.get_or_init(FacadeRecorder::default);
+        let pipeline = metrics::pipeline(resource, inner.settings.otlp.temporality, recorder);
         inner.delivery.collect_metrics_from(pipeline.reader);
-        if ::metrics::set_global_recorder(pipeline.recorder).is_err() {
-            tracing::debug!("a metrics recorder was already installed; the function's metrics go there");
-        }
         let _ = inner.meter_provider.set(pipeline.provider);
         let ready = inner.ready.get().copied().unwrap_or_else(Instant::now);
         Some(ready.saturating_duration_since(inner.started))

@@ -1,6 +1,6 @@
-//! The OTLP span exporter of `otlp-setup`, run where its transports work.
+//! The OTLP span and metric exporters of `otlp-setup`, run where their transports work.
 //!
-//! The SDK's batch processor exports from a plain thread of its own, without a tokio reactor, and both transports are
+//! The SDK's batch processor and periodic reader export from plain threads of their own, without a tokio reactor, and both transports are
 //! async: hyper's connection pool and tonic's channel start tasks and register sockets on the runtime whose context
 //! polls them. So the exporter gets a one-worker runtime of its own that drives those tasks, and each export is polled
 //! inside that runtime's context. The gateway's runtime is left out of it: a flush that blocked the gateway's only
@@ -12,8 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::Temporality;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use otlp_setup::ExporterConfig;
 use tokio::runtime::{Handle, Runtime};
@@ -48,80 +53,100 @@ impl std::error::Error for ExporterError {
     }
 }
 
+/// The one-worker runtime the exporters' transports run on, shared by the span and the metric exporter.
 #[derive(Debug)]
-pub(crate) struct Exporter {
-    otlp: opentelemetry_otlp::SpanExporter,
-    /// The runtime the transport runs on, and the handle exports are polled in (an `Option`: see `drop`).
+pub(crate) struct ExportRuntime {
+    /// An `Option` only so that `drop` can take it.
     runtime: Option<Runtime>,
     handle: Handle,
-    destination: String,
-    /// Whether the last export failed: failures are reported once per outage, not once per batch.
-    failing: AtomicBool,
 }
 
-impl Exporter {
-    /// The exporter `config` describes, with a runtime of its own.
-    pub(crate) fn new(config: &ExporterConfig) -> Result<Self, ExporterError> {
-        let destination = format!("{} ({})", config.endpoint, config.protocol.name());
+impl ExportRuntime {
+    pub(crate) fn new() -> Result<Arc<Self>, ExporterError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("otlp-export")
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
-        // tonic's channel spawns its connection task on the runtime it is built in.
-        let built = {
-            let _inside = runtime.enter();
-            otlp_setup::span_exporter(config, config.timeout.unwrap_or(DEFAULT_EXPORT_TIMEOUT))
-        };
-        match built {
-            Ok(otlp) => Ok(Self {
-                otlp,
-                handle: runtime.handle().clone(),
-                runtime: Some(runtime),
-                destination,
-                failing: AtomicBool::new(false),
-            }),
-            Err(error) => {
-                // Dropping a runtime would block, which an async caller must not do.
-                runtime.shutdown_background();
-                Err(ExporterError::Setup(error))
-            }
-        }
+        Ok(Arc::new(ExportRuntime { handle: runtime.handle().clone(), runtime: Some(runtime) }))
     }
 
-    /// Where the spans go, for the gateway's start-up message.
-    pub(crate) fn destination(&self) -> &str {
-        &self.destination
+    /// `build` inside the runtime's context: tonic's channel spawns its connection task on the runtime it is built in.
+    fn build<T>(&self, build: impl FnOnce() -> Result<T, otlp_setup::Error>) -> Result<T, ExporterError> {
+        let _inside = self.handle.enter();
+        build().map_err(ExporterError::Setup)
     }
 
-    fn report(&self, result: &OTelSdkResult) {
-        let was_failing = self.failing.swap(result.is_err(), Ordering::Relaxed);
-        match result {
-            Err(error) if !was_failing => crate::message!(
-                "trace export to {} failed ({error}); spans are dropped until it works again",
-                self.destination
-            ),
-            Ok(()) if was_failing => crate::message!("trace export to {} works again", self.destination),
-            _ => {}
-        }
+    /// `future` polled inside the runtime's context.
+    fn run<F: Future>(&self, future: F) -> InRuntime<F> {
+        InRuntime { runtime: self.handle.clone(), future: Box::pin(future) }
     }
 }
 
-impl Drop for Exporter {
+impl Drop for ExportRuntime {
     fn drop(&mut self) {
-        // Whoever drops the exporter (the batch processor's thread, or a test's async worker) must not block on the
-        // runtime's shutdown, which an async worker may not do at all.
+        // Whoever drops the last exporter (the batch processor's or periodic reader's thread, or a test's async
+        // worker) must not block on the runtime's shutdown, which an async worker may not do at all.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
     }
 }
 
+/// Reports failures once per outage, not once per batch.
+#[derive(Debug)]
+struct Reporter {
+    signal: &'static str,
+    destination: String,
+    failing: AtomicBool,
+}
+
+impl Reporter {
+    fn report(&self, result: &OTelSdkResult) {
+        let was_failing = self.failing.swap(result.is_err(), Ordering::Relaxed);
+        let (signal, destination) = (self.signal, &self.destination);
+        match result {
+            Err(error) if !was_failing => crate::message!(
+                "{signal} export to {destination} failed ({error}); {signal} are dropped until it works again"
+            ),
+            Ok(()) if was_failing => crate::message!("{signal} export to {destination} works again"),
+            _ => {}
+        }
+    }
+}
+
+/// The span exporter.
+#[derive(Debug)]
+pub(crate) struct Exporter {
+    otlp: opentelemetry_otlp::SpanExporter,
+    runtime: Arc<ExportRuntime>,
+    reporter: Reporter,
+}
+
+impl Exporter {
+    /// The exporter `config` describes, on `runtime`.
+    pub(crate) fn new(config: &ExporterConfig, runtime: Arc<ExportRuntime>) -> Result<Self, ExporterError> {
+        let timeout = config.timeout.unwrap_or(DEFAULT_EXPORT_TIMEOUT);
+        let otlp = runtime.build(|| otlp_setup::span_exporter(config, timeout))?;
+        Ok(Self { otlp, runtime, reporter: reporter("traces", config) })
+    }
+
+    /// Where the spans go, for the gateway's start-up message.
+    pub(crate) fn destination(&self) -> &str {
+        &self.reporter.destination
+    }
+}
+
+fn reporter(signal: &'static str, config: &ExporterConfig) -> Reporter {
+    let destination = format!("{} ({})", config.endpoint, config.protocol.name());
+    Reporter { signal, destination, failing: AtomicBool::new(false) }
+}
+
 impl SpanExporter for Exporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let result = InRuntime { runtime: self.handle.clone(), future: Box::pin(self.otlp.export(batch)) }.await;
-        self.report(&result);
+        let result = self.runtime.run(self.otlp.export(batch)).await;
+        self.reporter.report(&result);
         result
     }
 
@@ -131,6 +156,47 @@ impl SpanExporter for Exporter {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.otlp.set_resource(resource);
+    }
+}
+
+/// The metric exporter.
+#[derive(Debug)]
+pub(crate) struct MetricsExporter {
+    otlp: opentelemetry_otlp::MetricExporter,
+    runtime: Arc<ExportRuntime>,
+    reporter: Reporter,
+}
+
+impl MetricsExporter {
+    /// The exporter `config` describes, exporting with `temporality`, on `runtime`.
+    pub(crate) fn new(
+        config: &ExporterConfig,
+        temporality: Temporality,
+        runtime: Arc<ExportRuntime>,
+    ) -> Result<Self, ExporterError> {
+        let timeout = config.timeout.unwrap_or(DEFAULT_EXPORT_TIMEOUT);
+        let otlp = runtime.build(|| otlp_setup::metric_exporter(config, temporality, timeout))?;
+        Ok(Self { otlp, runtime, reporter: reporter("metrics", config) })
+    }
+}
+
+impl PushMetricExporter for MetricsExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.runtime.run(self.otlp.export(metrics)).await;
+        self.reporter.report(&result);
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.otlp.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.otlp.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.otlp.temporality()
     }
 }
 
@@ -170,16 +236,19 @@ mod tests {
     async fn both_transports_build_inside_the_gateways_runtime_for_plain_and_https_collectors() {
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
             for endpoint in ["http://localhost:4318", "https://otlp.example.com"] {
-                let exporter = Exporter::new(&config(protocol, endpoint, None)).unwrap();
+                let exporter = Exporter::new(&config(protocol, endpoint, None), ExportRuntime::new().unwrap()).unwrap();
                 assert!(exporter.destination().starts_with(endpoint), "{}", exporter.destination());
                 // Dropped on an async worker: must not block or panic.
                 drop(exporter);
             }
             let unreadable = config(protocol, "https://otlp.example.com", Some("/nonexistent/ca.pem"));
-            let error = Exporter::new(&unreadable).unwrap_err();
+            let error = Exporter::new(&unreadable, ExportRuntime::new().unwrap()).unwrap_err();
             assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
             // Not read for a plain http:// collector, which needs no certificate.
-            assert!(Exporter::new(&config(protocol, "http://localhost:4318", Some("/nonexistent/ca.pem"))).is_ok());
+            let plain = config(protocol, "http://localhost:4318", Some("/nonexistent/ca.pem"));
+            assert!(Exporter::new(&plain, ExportRuntime::new().unwrap()).is_ok());
+            let metrics = MetricsExporter::new(&plain, Temporality::Cumulative, ExportRuntime::new().unwrap());
+            assert!(metrics.is_ok());
         }
     }
 }

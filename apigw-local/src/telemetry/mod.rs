@@ -10,6 +10,7 @@
 //! drops it when the queue is full), so a slow or dead collector never holds up a request.
 
 mod exporter;
+mod metrics;
 mod propagation;
 
 use std::cell::Cell;
@@ -28,6 +29,8 @@ use crate::backend::InvokeError;
 use crate::event::Api;
 use crate::gateway::Peers;
 use crate::http1::Request;
+use exporter::{ExportRuntime, Exporter, MetricsExporter};
+use metrics::{GatewayMetrics, Integration, Measured};
 use propagation::ClientParent;
 pub use propagation::TraceHeaders;
 
@@ -55,6 +58,8 @@ struct Tracing {
     tracer: SdkTracer,
     function: InvokedFunction,
     propagators: Vec<Propagator>,
+    /// The gateway's metrics, unless their exporter could not be built.
+    metrics: Option<Arc<GatewayMetrics>>,
 }
 
 impl Telemetry {
@@ -70,21 +75,37 @@ impl Telemetry {
             crate::message!("tracing off (OTEL_SDK_DISABLED=true)");
             return Self::off();
         }
-        let exporter = match exporter::Exporter::new(&config.traces) {
-            Ok(exporter) => exporter,
+        let exporters = ExportRuntime::new().and_then(|runtime| {
+            let spans = Exporter::new(&config.traces, runtime.clone())?;
+            Ok((spans, runtime))
+        });
+        let (exporter, runtime) = match exporters {
+            Ok(exporters) => exporters,
             Err(error) => {
                 crate::message!("tracing off: {error}");
                 return Self::off();
             }
         };
         crate::message!("traces -> {}", exporter.destination());
+        let resource = resource(&function.region, &config);
+        let metrics = match MetricsExporter::new(&config.metrics, config.temporality, runtime) {
+            Ok(exporter) => Some(Arc::new(GatewayMetrics::new(exporter, resource.clone()))),
+            Err(error) => {
+                crate::message!("metrics off: {error}");
+                None
+            }
+        };
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_id_generator(XrayTraceIds::default())
             .with_sampler(config.sampler.to_sdk())
-            .with_resource(resource(&function.region, &config))
+            .with_resource(resource)
             .build();
-        Self::with_provider(provider, function, config.propagators)
+        let mut telemetry = Self::with_provider(provider, function, config.propagators);
+        if let Some(tracing) = telemetry.0.as_mut().and_then(Arc::get_mut) {
+            tracing.metrics = metrics;
+        }
+        telemetry
     }
 
     /// No spans; requests carry the trace headers API Gateway sends without X-Ray tracing.
@@ -95,15 +116,17 @@ impl Telemetry {
     fn with_provider(provider: SdkTracerProvider, function: InvokedFunction, propagators: Vec<Propagator>) -> Self {
         let scope = InstrumentationScope::builder("apigw-local").with_version(env!("CARGO_PKG_VERSION")).build();
         let tracer = provider.tracer_with_scope(scope);
-        Self(Some(Arc::new(Tracing { provider, tracer, function, propagators })))
+        Self(Some(Arc::new(Tracing { provider, tracer, function, propagators, metrics: None })))
     }
 
     /// Exports what is still queued, waiting at most about a second. Blocks: call it off the async workers.
     pub fn shutdown(&self) {
-        if let Some(tracing) = &self.0
-            && let Err(error) = tracing.provider.shutdown_with_timeout(SHUTDOWN_FLUSH)
-        {
+        let Some(tracing) = &self.0 else { return };
+        if let Err(error) = tracing.provider.shutdown_with_timeout(SHUTDOWN_FLUSH) {
             crate::message!("the last spans may be lost: {error}");
+        }
+        if let Some(Err(error)) = tracing.metrics.as_ref().map(|metrics| metrics.shutdown()) {
+            crate::message!("the last metrics may be lost: {error}");
         }
     }
 
@@ -118,7 +141,7 @@ impl Telemetry {
         request_id: &str,
     ) -> RequestSpan {
         let Some(tracing) = &self.0 else {
-            return RequestSpan(Traced::Off(TraceHeaders::untraced(request.header("X-Amzn-Trace-Id"))));
+            return RequestSpan(Traced::Off(TraceHeaders::untraced(request.header("X-Amzn-Trace-Id"))), None);
         };
         let method = request.method.as_str();
         let name = resource.map_or_else(|| method.to_string(), |resource| format!("{method} {resource}"));
@@ -157,7 +180,8 @@ impl Telemetry {
             }
             ClientParent::None => tracing.tracer.build_with_context(builder, &Context::new()),
         };
-        RequestSpan(Traced::On { context: Context::new().with_span(span), tracing: tracing.clone() })
+        let measured = tracing.metrics.as_ref().map(|metrics| metrics.start(method, resource));
+        RequestSpan(Traced::On { context: Context::new().with_span(span), tracing: tracing.clone() }, measured)
     }
 }
 
@@ -243,9 +267,9 @@ impl Traced {
     }
 }
 
-/// The gateway's SERVER span of one request.
+/// The gateway's SERVER span of one request, and its measurement.
 #[derive(Debug)]
-pub struct RequestSpan(Traced);
+pub struct RequestSpan(Traced, Option<Measured>);
 
 impl RequestSpan {
     /// The trace headers that name this span (for an answer that involved no invocation).
@@ -255,7 +279,10 @@ impl RequestSpan {
 
     /// Starts the CLIENT span of the function's invocation, a child of this one.
     pub fn invoke_span(&self) -> InvokeSpan {
-        let Traced::On { context, tracing } = &self.0 else { return InvokeSpan(Traced::Off(self.trace_headers())) };
+        let integration = self.1.as_ref().map(Measured::integration);
+        let Traced::On { context, tracing } = &self.0 else {
+            return InvokeSpan(Traced::Off(self.trace_headers()), integration);
+        };
         let function = &tracing.function;
         let span = tracing
             .tracer
@@ -270,11 +297,14 @@ impl RequestSpan {
                 KeyValue::new("faas.invoked_region", function.region.clone()),
             ])
             .start_with_context(&tracing.tracer, context);
-        InvokeSpan(Traced::On { context: context.with_span(span), tracing: tracing.clone() })
+        InvokeSpan(Traced::On { context: context.with_span(span), tracing: tracing.clone() }, integration)
     }
 
     /// Ends the span with the status the client got; a 5xx is an error, described by `error` if given.
     pub fn end(self, status: u16, error: Option<&str>) {
+        if let Some(measured) = self.1 {
+            measured.end(status);
+        }
         let Traced::On { context, .. } = self.0 else { return };
         let span = context.span();
         span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
@@ -286,9 +316,9 @@ impl RequestSpan {
     }
 }
 
-/// The gateway's CLIENT span of one invocation.
+/// The gateway's CLIENT span of one invocation, and its measurement.
 #[derive(Debug)]
-pub struct InvokeSpan(Traced);
+pub struct InvokeSpan(Traced, Option<Integration>);
 
 impl InvokeSpan {
     /// The trace headers that name this span as the function's caller.
@@ -298,14 +328,17 @@ impl InvokeSpan {
 
     /// Ends the span with the invocation's outcome; a failure is an error, typed.
     pub fn end(self, outcome: Result<(), &InvokeError>) {
+        let error_type = outcome.err().map(|error| match error {
+            InvokeError::Timeout => "timeout",
+            InvokeError::Function(_) => "function_error",
+            InvokeError::Service(_) => "service_error",
+        });
+        if let Some(integration) = self.1 {
+            integration.end(error_type);
+        }
         let Traced::On { context, .. } = self.0 else { return };
         let span = context.span();
-        if let Err(error) = outcome {
-            let error_type = match error {
-                InvokeError::Timeout => "timeout",
-                InvokeError::Function(_) => "function_error",
-                InvokeError::Service(_) => "service_error",
-            };
+        if let (Err(error), Some(error_type)) = (outcome, error_type) {
             span.set_attribute(KeyValue::new("error.type", error_type));
             span.set_status(Status::error(error.to_string()));
         }
