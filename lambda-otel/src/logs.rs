@@ -41,7 +41,7 @@ pub(crate) fn subscriber<W>(
     tracer: Option<SdkTracer>,
     traced_crates: Vec<&'static str>,
     output: W,
-) -> impl Subscriber + Send + Sync
+) -> impl Subscriber + Send + Sync + use<W>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
