@@ -53,12 +53,14 @@ $(VENV)/.rotel-$(ROTEL_VERSION): | $(VENV)/bin/python
 	touch $@
 
 ## Bench-only tools, kept out of `tools` so that `make test` does not need them: AWS's Python Runtime Interface Client,
-## which runs the tutorial's handler (apigw-local/benches/peer/tutorial.py) as the peer function, and wrk (Debian's),
-## the load generator of the end-to-end bench.
+## which runs the tutorial's handler (apigw-local/benches/peer/tutorial.py) as the peer function, wrk (Debian's),
+## the load generator of the end-to-end bench, and valgrind (Debian's), whose callgrind counts the log line bench's
+## instructions.
 AWSLAMBDARIC_VERSION := 4.2.2
 
 bench-tools: $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { echo "the bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	@command -v valgrind >/dev/null 2>&1 || apt-get install -y -qq valgrind || { echo "the bench needs valgrind: apt-get install valgrind" >&2; exit 1; }
 
 $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
 	$(PIP) awslambdaric==$(AWSLAMBDARIC_VERSION)
@@ -67,13 +69,16 @@ $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
 ## Into BENCHMARKS.md: cold start, per-invocation latency, flush time, Runtime API connections and footprint of the
 ## release `bootstrap`, telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the
 ## Python peer and a null function (benches/invocation.rs); then requests/s and latency through apigw-local under wrk,
-## and cargo-lambda's emulator as a peer host (benches/end_to_end.rs). INVOCATIONS, COLD_STARTS,
-## FOOTPRINT_INVOCATIONS and WRK_SECONDS change the sample sizes. The analysis written below the results (from its
-## `<!-- analysis` marker line on) is kept from one run to the next.
+## and cargo-lambda's emulator as a peer host (benches/end_to_end.rs); then what one log line costs, logs.rs's
+## formatter against maintained ones (lambda-otel/benches/log_line.rs). INVOCATIONS, COLD_STARTS,
+## FOOTPRINT_INVOCATIONS, WRK_SECONDS, LOG_LINE_ROUNDS and CALLGRIND_LINES change the sample sizes. The analysis
+## written below the results (from its `<!-- analysis` marker line on) is kept from one run to the next.
 INVOCATIONS ?= 2000
 COLD_STARTS ?= 50
 FOOTPRINT_INVOCATIONS ?= 10000
 WRK_SECONDS ?= 5
+LOG_LINE_ROUNDS ?= 101
+CALLGRIND_LINES ?= 5000
 bench: build tools bench-tools
 	cargo build --release --locked -p apigw-local --example null_function
 	INVOCATIONS=$(INVOCATIONS) COLD_STARTS=$(COLD_STARTS) FOOTPRINT_INVOCATIONS=$(FOOTPRINT_INVOCATIONS) \
@@ -83,6 +88,8 @@ bench: build tools bench-tools
 	INVOCATIONS=$(INVOCATIONS) WRK_SECONDS=$(WRK_SECONDS) APIGW_LOCAL=$(CURDIR)/target/release/apigw-local \
 		BOOTSTRAP=$(CURDIR)/target/release/bootstrap CARGO_LAMBDA=$(CURDIR)/$(VENV)/bin/cargo-lambda \
 		cargo bench --locked -p apigw-local --bench end_to_end >> BENCHMARKS.md.new
+	LOG_LINE_ROUNDS=$(LOG_LINE_ROUNDS) CALLGRIND_LINES=$(CALLGRIND_LINES) \
+		cargo bench --locked -p lambda-otel --bench log_line >> BENCHMARKS.md.new
 	if [ -f BENCHMARKS.md ]; then sed -n '/^<!-- analysis/,$$p' BENCHMARKS.md >> BENCHMARKS.md.new; fi
 	mv BENCHMARKS.md.new BENCHMARKS.md
 

@@ -463,7 +463,7 @@ async fn a_502_or_504_at_the_gateway_is_an_error_span_with_error_type() {
         let overrunning = gateway(&["--function", function.to_str().unwrap(), "--timeout", "1s"], &env);
         let (status, _, _) = send(client().get(overrunning.url("/test/helloworld?act=sleep&seconds=30"))).await;
         assert_eq!(status, 504);
-        let statuses = |received: &otlp::Received| {
+        let statuses = |received: &Received| {
             received.histogram_counts_by(GATEWAY, "http.server.request.duration", "http.response.status_code")
         };
         let received = receiver

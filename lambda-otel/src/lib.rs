@@ -135,6 +135,23 @@ impl Builder {
     }
 }
 
+/// The subscriber [`Builder::init`] installs, configured by the Lambda variables `variables` (such as
+/// `AWS_LAMBDA_LOG_FORMAT`) instead of the environment, with `tracer`'s OpenTelemetry layer, writing to `output`
+/// instead of stdout. Not part of the API: benches/log_line.rs measures the log lines of the real subscriber with it.
+#[doc(hidden)]
+pub fn log_subscriber<W>(
+    variables: &[(&str, &str)],
+    tracer: SdkTracer,
+    output: W,
+) -> impl tracing::Subscriber + Send + Sync + use<W>
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let settings =
+        Settings::parse(|name| variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string()));
+    logs::subscriber(&settings, Some(tracer), Vec::new(), output)
+}
+
 /// The part of the billed time after a response that the exports leave to what follows them: tokio's timers fire at
 /// the end of the millisecond their deadline falls in, the cancelled exports' connections are closed, the failure is
 /// logged and the runtime asks for the next event (1.5 to 2.5 ms on a cold start against a collector that never

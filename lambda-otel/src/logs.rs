@@ -41,7 +41,7 @@ pub(crate) fn subscriber<W>(
     tracer: Option<SdkTracer>,
     traced_crates: Vec<&'static str>,
     output: W,
-) -> impl Subscriber + Send + Sync
+) -> impl Subscriber + Send + Sync + use<W>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
@@ -285,6 +285,11 @@ impl<'writer> FormatFields<'writer> for NoSpanFields {
 }
 
 /// One line per event: a JSON object (Lambda's JSON log format, which CloudWatch indexes) or compact text.
+///
+/// Written here rather than taken from json-subscriber or tracing-subscriber's `json`: neither writes the contract's
+/// `trace_id`/`span_id`/`request_id` or text lines by itself, json-subscriber made to write them spends twice the
+/// instructions per line, and both format every span's fields as it starts (BENCHMARKS.md, "Log line";
+/// benches/log_line.rs).
 struct LambdaFormat {
     json: bool,
 }
