@@ -208,6 +208,31 @@ async fn seed_curl_is_one_trace(protocol: Protocol) -> Received {
     assert_eq!(point.explicit_bounds, otlp_setup::DURATION_BOUNDARIES, "50 µs to 30 s, not the semconv's 5 ms first");
     assert_eq!(point.attributes.get("http.route"), Some(&text("/helloworld")));
     assert_eq!(point.attributes.get("http.response.status_code"), Some(&int(200)));
+
+    // The histogram links to the trace: an exemplar with this request's function span and its duration.
+    let exemplars: Vec<_> = received
+        .metric(FUNCTION_NAME, "http.server.request.duration")
+        .filter_map(|metric| match &metric.data {
+            Data::Histogram { points, .. } => Some(points.iter().flat_map(|point| point.exemplars.clone())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let [(trace_id, span_id, seconds)] = &exemplars[..] else { panic!("one exemplar: {exemplars:?}") };
+    assert_eq!((trace_id, span_id), (&function.trace_id, &function.span_id), "the exemplar is the request's span");
+    assert!(*seconds > 0.0 && *seconds < 5.0, "{seconds}");
+
+    // Each cumulative series starts at zero, so that `increase()` counts the first request too.
+    let coldstarts: Vec<_> = received
+        .metric(FUNCTION_NAME, "faas.coldstarts")
+        .flat_map(|metric| match &metric.data {
+            Data::Sum { points, .. } => points.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let values: Vec<f64> = coldstarts.iter().map(|point| point.value).collect();
+    assert_eq!(values, [0.0, 1.0], "faas.coldstarts is 0 first, then 1");
+    assert!(coldstarts[1].time_unix_nano >= coldstarts[0].time_unix_nano + 1_000_000, "a millisecond apart at least");
     received
 }
 

@@ -16,21 +16,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::Context;
-use opentelemetry_otlp::{MetricExporter, SpanExporter};
+use opentelemetry_otlp::SpanExporter;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{ManualReader, Temporality};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use otlp_setup::opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlp_setup::{ExporterConfig, MetricsClient, SeriesStarts};
 use tokio::time::{Instant, timeout_at};
 
-use otlp_setup::ExporterConfig;
-
+use crate::exemplars::Exemplars;
 use crate::settings::Settings;
 
 /// The most ended spans kept while they cannot be exported; beyond it the oldest are dropped (and counted). At a few
@@ -180,24 +180,31 @@ pub(crate) trait Exporters: Send + Sync {
     fn set_resource(&mut self, resource: &Resource);
 }
 
-/// A span exporter and a metric exporter.
-#[derive(Debug)]
-pub(crate) struct Otlp<S, M> {
+/// The span exporter, and the metrics client whose requests carry exemplars and start each series at zero.
+pub(crate) struct Otlp<S> {
     spans: S,
-    metrics: M,
+    metrics: MetricsClient,
+    exemplars: Arc<Exemplars>,
+    starts: Mutex<SeriesStarts>,
 }
 
-impl<S, M> Exporters for Otlp<S, M>
+impl<S> Exporters for Otlp<S>
 where
     S: opentelemetry_sdk::trace::SpanExporter,
-    M: PushMetricExporter,
 {
     fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
         Box::pin(self.spans.export(batch))
     }
 
     fn export_metrics<'a>(&'a self, batch: &'a ResourceMetrics) -> ExportFuture<'a> {
-        Box::pin(self.metrics.export(batch))
+        let mut request = ExportMetricsServiceRequest::from(batch);
+        self.exemplars.attach(&mut request);
+        let new = self.starts.lock().unwrap_or_else(PoisonError::into_inner).add_zero_points(&mut request);
+        Box::pin(async move {
+            self.metrics.export(request).await.map_err(|error| OTelSdkError::InternalFailure(error.to_string()))?;
+            self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new);
+            Ok(())
+        })
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -211,13 +218,18 @@ where
 /// time a flush may take; `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` may shorten that. HTTP goes through hyper on the
 /// function's tokio runtime (already in the binary for the Lambda runtime: no second HTTP stack). Must be called on a
 /// tokio runtime: tonic's channel starts a task there.
-pub(crate) fn otlp(settings: &Settings) -> Result<Otlp<SpanExporter, MetricExporter>, otlp_setup::Error> {
+/// `exemplars` are attached to the metrics; `since` is when the process started, each cumulative series' start.
+pub(crate) fn otlp(
+    settings: &Settings,
+    exemplars: Arc<Exemplars>,
+    since: SystemTime,
+) -> Result<Otlp<SpanExporter>, otlp_setup::Error> {
     let longest_flush = settings.flush_timeout.max(FINAL_FLUSH_LIMIT);
     let timeout = |exporter: &ExporterConfig| exporter.timeout.map_or(longest_flush, |t| t.min(longest_flush));
     let otlp = &settings.otlp;
     let spans = otlp_setup::span_exporter(&otlp.traces, timeout(&otlp.traces))?;
-    let metrics = otlp_setup::metric_exporter(&otlp.metrics, otlp.temporality, timeout(&otlp.metrics))?;
-    Ok(Otlp { spans, metrics })
+    let metrics = MetricsClient::new(&otlp.metrics, timeout(&otlp.metrics))?;
+    Ok(Otlp { spans, metrics, exemplars, starts: Mutex::new(SeriesStarts::new(since)) })
 }
 
 /// Whether a flush respects the [`Backoff`].
@@ -495,7 +507,7 @@ mod tests {
             let collector = self.collector.lock().unwrap().unwrap_or(Collector::Up);
             match collector {
                 Collector::Up => Ok(()),
-                Collector::Refusing => Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure("refused".into())),
+                Collector::Refusing => Err(OTelSdkError::InternalFailure("refused".into())),
                 Collector::Hanging => std::future::pending().await,
             }
         }

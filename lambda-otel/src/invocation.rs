@@ -19,6 +19,7 @@ use lambda_http::http::Response;
 use lambda_http::lambda_runtime::{self, LambdaInvocation};
 use lambda_http::tower::{Layer, Service};
 use lambda_http::{Error as BoxError, Request};
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_semantic_conventions::attribute::{
     CLIENT_ADDRESS, ERROR_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID, FAAS_TRIGGER, HTTP_REQUEST_METHOD,
     HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME, USER_AGENT_ORIGINAL,
@@ -30,6 +31,7 @@ use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::Telemetry;
+use crate::exemplars::Attribute;
 use crate::metrics::{self, Trigger};
 use crate::parent;
 use otlp_setup::Headers;
@@ -325,7 +327,7 @@ where
             let posted = Instant::now();
             let duration = posted - started;
             let init_duration = invoked_function_arn.and_then(|arn| telemetry.start_metrics(&arn));
-            finish(&span, request.as_ref(), outcome, duration, init_duration);
+            finish(&telemetry, &span, request.as_ref(), outcome, duration, init_duration);
             // The span ends when its last handle goes: now, so that this flush carries it.
             drop(span);
             telemetry.flush_after_invocation(posted).await;
@@ -357,6 +359,7 @@ fn server_span(request: Option<&HttpRequest>, context: &lambda_runtime::Context,
 }
 
 fn finish(
+    telemetry: &Telemetry,
     span: &Span,
     request: Option<&HttpRequest>,
     outcome: Outcome,
@@ -385,6 +388,11 @@ fn finish(
     if let Some(request) = request {
         let route = request.route.as_deref();
         metrics::request_duration(&request.method, route, status, error_type.as_deref(), duration);
+        let mut series = vec![Attribute::Text(HTTP_REQUEST_METHOD, &request.method)];
+        series.extend(route.map(|route| Attribute::Text(HTTP_ROUTE, route)));
+        series.extend(status.map(|status| Attribute::Int(HTTP_RESPONSE_STATUS_CODE, i64::from(status))));
+        series.extend(error_type.as_deref().map(|error| Attribute::Text(ERROR_TYPE, error)));
+        telemetry.exemplar(&series, duration, span.context().span().span_context());
     }
     metrics::invocation(trigger, request.map(|request| request.method.as_str()), error_type.as_deref());
 
@@ -576,7 +584,8 @@ mod tests {
             "LAMBDA_OTEL_FLUSH_TIMEOUT_MS" => Some("100".to_string()),
             _ => None,
         });
-        let (telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(Hanging), Instant::now());
+        let (telemetry, tracer) =
+            Telemetry::start(settings.clone(), None, Box::new(Hanging), Default::default(), Instant::now());
         let _subscriber =
             tracing::subscriber::set_default(logs::subscriber(&settings, Some(tracer), vec![], std::io::sink));
         let mut service = telemetry.layer().layer(service_fn(runtime));
@@ -589,7 +598,8 @@ mod tests {
     async fn each_invocation_is_one_server_span_its_metrics_and_a_flush() {
         let settings = Settings::parse(|name| (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hello".to_string()));
         let collector = Arc::new(Collector::default());
-        let (telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(collector.clone()), Instant::now());
+        let (telemetry, tracer) =
+            Telemetry::start(settings.clone(), None, Box::new(collector.clone()), Default::default(), Instant::now());
         // The facade's recorder for this thread (the runtime is single-threaded), as `init` installs it globally.
         let recorder = metrics::FacadeRecorder::default();
         let _recorder = ::metrics::set_default_local_recorder(&recorder);

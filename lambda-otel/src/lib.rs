@@ -30,6 +30,7 @@
 //! ```
 
 mod delivery;
+mod exemplars;
 mod invocation;
 mod logs;
 mod metrics;
@@ -41,10 +42,10 @@ mod shutdown;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry::trace::TracerProvider;
+use opentelemetry::trace::{SpanContext, TracerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use otlp_setup::Propagator;
@@ -52,6 +53,7 @@ use tokio::time::Instant;
 
 pub use invocation::{InvocationLayer, Invocations, RecordStatus};
 
+use exemplars::Exemplars;
 use metrics::FacadeRecorder;
 
 use delivery::{BufferingProcessor, Delivery, Exporters, FINAL_FLUSH_LIMIT, Policy, SPAN_BUFFER_CAPACITY, SpanBuffer};
@@ -107,10 +109,13 @@ impl Builder {
         let (telemetry, tracer) = if settings.otlp.disabled {
             (Telemetry::disabled(), None)
         } else {
-            match delivery::otlp(&settings) {
+            let exemplars = Arc::new(Exemplars::default());
+            let since = SystemTime::now() - started.elapsed();
+            match delivery::otlp(&settings, exemplars.clone(), since) {
                 Ok(exporters) => {
+                    let exporters = Box::new(exporters);
                     let (telemetry, tracer) =
-                        Telemetry::start(settings.clone(), self.service_version, Box::new(exporters), started);
+                        Telemetry::start(settings.clone(), self.service_version, exporters, exemplars, started);
                     let recorder = FacadeRecorder::new(self.histogram_boundaries);
                     if ::metrics::set_global_recorder(recorder.clone()).is_err() {
                         eprintln!(
@@ -168,6 +173,8 @@ struct Inner {
     settings: Settings,
     service_version: Option<&'static str>,
     delivery: Delivery,
+    /// The latest sampled invocation of each request-duration series, for the next metrics export.
+    exemplars: Arc<Exemplars>,
     /// Kept for the process's life: dropping the provider shuts its reader down.
     meter_provider: OnceLock<SdkMeterProvider>,
     /// The `metrics` recorder, which the meter provider's instruments back once it starts.
@@ -189,6 +196,7 @@ impl Telemetry {
         settings: Settings,
         service_version: Option<&'static str>,
         exporters: Box<dyn Exporters>,
+        exemplars: Arc<Exemplars>,
         started: Instant,
     ) -> (Self, SdkTracer) {
         let buffer = Arc::new(SpanBuffer::new(SPAN_BUFFER_CAPACITY));
@@ -204,6 +212,7 @@ impl Telemetry {
             settings,
             service_version,
             delivery,
+            exemplars,
             meter_provider: OnceLock::new(),
             recorder: OnceLock::new(),
             started,
@@ -233,6 +242,13 @@ impl Telemetry {
 
     fn propagators(&self) -> &[Propagator] {
         self.inner.as_ref().map_or(&[], |inner| &inner.settings.otlp.propagators)
+    }
+
+    /// Keeps the invocation `span` as the exemplar of the request-duration series `attributes` name.
+    fn exemplar(&self, attributes: &[exemplars::Attribute<'_>], duration: Duration, span: &SpanContext) {
+        if let Some(inner) = &self.inner {
+            inner.exemplars.record(attributes, duration.as_secs_f64(), span);
+        }
     }
 
     /// Backs the `metrics` facade's recordings with this telemetry's metrics pipeline once it starts.

@@ -398,7 +398,8 @@ mod tests {
 
     /// Logs `f`'s events through the subscriber `settings` describe, with an OpenTelemetry layer.
     fn logged(settings: &Settings, f: impl FnOnce()) -> Vec<String> {
-        let (_telemetry, tracer) = Telemetry::start(settings.clone(), None, Box::new(Nowhere), Instant::now());
+        let (_telemetry, tracer) =
+            Telemetry::start(settings.clone(), None, Box::new(Nowhere), Default::default(), Instant::now());
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = subscriber(settings, Some(tracer), vec![], move || writer.clone());

@@ -14,6 +14,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The endpoint URL cannot be used by the transport.
+    Endpoint {
+        /// The URL.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
     /// rustls refused the TLS configuration.
     Tls(rustls::Error),
     /// The OTLP crate refused the exporter's configuration.
@@ -24,6 +31,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Certificate { path, reason } => write!(f, "CA certificate file {path}: {reason}"),
+            Error::Endpoint { endpoint, reason } => write!(f, "endpoint {endpoint}: {reason}"),
             Error::Tls(error) => write!(f, "TLS: {error}"),
             Error::Exporter(error) => write!(f, "{error}"),
         }
@@ -33,7 +41,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Certificate { .. } => None,
+            Error::Certificate { .. } | Error::Endpoint { .. } => None,
             Error::Tls(error) => Some(error),
             Error::Exporter(error) => Some(error),
         }

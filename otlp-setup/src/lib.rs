@@ -28,11 +28,17 @@ mod error;
 mod exporters;
 mod histogram;
 mod http_client;
+mod metrics_client;
 mod propagation;
+mod series_start;
 mod tls;
 
 pub use config::{ExporterConfig, OtlpConfig, Propagator, Protocol, Sampler, Variables};
 pub use error::Error;
 pub use exporters::{metric_exporter, span_exporter};
 pub use histogram::DURATION_BOUNDARIES;
+pub use metrics_client::{ExportError, MetricsClient};
+/// The OTLP protobuf messages, for [`MetricsClient`]'s callers.
+pub use opentelemetry_proto;
 pub use propagation::{Headers, XRAY_HEADER, extract, traceparent, xray_header, xray_span_context};
+pub use series_start::{NewSeries, SeriesStarts, series_key};

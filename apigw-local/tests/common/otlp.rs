@@ -32,7 +32,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 pub(crate) use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{exemplar, metric, number_data_point};
 pub(crate) use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 pub(crate) use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
@@ -193,6 +193,8 @@ pub(crate) struct HistogramPoint {
     pub explicit_bounds: Vec<f64>,
     pub start_unix_nano: u64,
     pub time_unix_nano: u64,
+    /// The (trace id, span id) in hex, and the value, of each exemplar.
+    pub exemplars: Vec<(String, String, f64)>,
 }
 
 /// A sum or gauge data point (integers widened to f64, which is exact for any count a test makes).
@@ -950,6 +952,18 @@ fn flatten_metrics(request: ExportMetricsServiceRequest, export: usize) -> Vec<M
                                 explicit_bounds: point.explicit_bounds,
                                 start_unix_nano: point.start_time_unix_nano,
                                 time_unix_nano: point.time_unix_nano,
+                                exemplars: point
+                                    .exemplars
+                                    .into_iter()
+                                    .map(|exemplar| {
+                                        let value = match exemplar.value {
+                                            Some(exemplar::Value::AsDouble(value)) => value,
+                                            Some(exemplar::Value::AsInt(value)) => value as f64,
+                                            None => f64::NAN,
+                                        };
+                                        (hex(&exemplar.trace_id), hex(&exemplar.span_id), value)
+                                    })
+                                    .collect(),
                             })
                             .collect(),
                     },
