@@ -1,4 +1,4 @@
-//! The OTLP span and metric exporters an [`ExporterConfig`] describes.
+//! The OTLP span exporter an [`ExporterConfig`] describes (metrics go through [`MetricsClient`](crate::MetricsClient)).
 //!
 //! They never retry: a caller that keeps what failed and tries again later (the Lambda delivery does, a batch
 //! processor drops) decides that better than a retry loop inside one export can. HTTP goes through hyper (see
@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
-use opentelemetry_otlp::{
-    MetricExporter, RetryPolicy, SpanExporter, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
-};
-use opentelemetry_sdk::metrics::Temporality;
+use opentelemetry_otlp::{RetryPolicy, SpanExporter, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
 
 use crate::config::{ExporterConfig, Protocol};
 use crate::error::Error;
@@ -51,42 +48,6 @@ pub fn span_exporter(config: &ExporterConfig, timeout: Duration) -> Result<SpanE
     Ok(exporter)
 }
 
-/// The metric exporter `config` describes, exporting with `temporality` and giving up on one export after `timeout`.
-pub fn metric_exporter(
-    config: &ExporterConfig,
-    temporality: Temporality,
-    timeout: Duration,
-) -> Result<MetricExporter, Error> {
-    let roots = tls::roots(config)?;
-    let exporter = match config.protocol {
-        Protocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_http_client(OtlpHttpClient::new(roots, timeout)?)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(&config.endpoint)
-            .with_timeout(timeout)
-            .with_headers(header_map(&config.headers))
-            .with_retry_policy(RetryPolicy::disabled())
-            .with_temporality(temporality)
-            .build()?,
-        Protocol::Grpc => {
-            let mut builder = MetricExporter::builder().with_tonic();
-            if let Some(roots) = roots {
-                builder = builder.with_tls_config(tls::grpc(roots));
-            }
-            builder
-                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-                .with_endpoint(&config.endpoint)
-                .with_timeout(timeout)
-                .with_metadata(metadata(&config.headers))
-                .with_retry_policy(RetryPolicy::disabled())
-                .with_temporality(temporality)
-                .build()?
-        }
-    };
-    Ok(exporter)
-}
-
 fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {
     headers.iter().cloned().collect()
 }
@@ -103,6 +64,7 @@ fn metadata(headers: &[(String, String)]) -> MetadataMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MetricsClient;
 
     fn config(protocol: Protocol, endpoint: &str, certificate: Option<&str>) -> ExporterConfig {
         ExporterConfig {
@@ -120,7 +82,7 @@ mod tests {
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
             let https = config(protocol, "https://otlp.example.com", None);
             assert!(span_exporter(&https, timeout).is_ok(), "{protocol:?}");
-            assert!(metric_exporter(&https, Temporality::Cumulative, timeout).is_ok(), "{protocol:?}");
+            assert!(MetricsClient::new(&https, timeout).is_ok(), "{protocol:?}");
 
             let unreadable = config(protocol, "https://otlp.example.com", Some("/nonexistent/ca.pem"));
             let error = span_exporter(&unreadable, timeout).unwrap_err();

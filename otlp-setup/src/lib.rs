@@ -3,11 +3,12 @@
 //! - [`OtlpConfig`]: the `OTEL_*` variables (SDK switch, service name, resource attributes, each signal's exporter,
 //!   sampler, propagators, temporality), read through [`Variables`], the one parser, which collects a warning for
 //!   each value it cannot use instead of failing.
-//! - [`span_exporter`] and [`metric_exporter`]: OTLP over HTTP/protobuf (hyper, HTTP/1.1) or gRPC (tonic), `https://`
+//! - [`span_exporter`] and [`MetricsClient`]: OTLP over HTTP/protobuf (hyper, HTTP/1.1) or gRPC (tonic), `https://`
 //!   collectors over rustls with Mozilla's roots compiled in or the CA file `OTEL_EXPORTER_OTLP_CERTIFICATE` names.
 //! - [`extract`], [`xray_header`], [`traceparent`]: W3C and X-Ray trace context through the OpenTelemetry
 //!   propagators, with the headers checked against their formats first.
 //! - [`DURATION_BOUNDARIES`]: histogram buckets that resolve a 0.2 ms invocation as well as a 30 s one.
+//! - [`SeriesStarts`]: a zero point before each cumulative series' first, so that Prometheus counts from the start.
 //!
 //! ```
 //! use otlp_setup::{OtlpConfig, Protocol, Variables};
@@ -35,7 +36,7 @@ mod tls;
 
 pub use config::{ExporterConfig, OtlpConfig, Propagator, Protocol, Sampler, Variables};
 pub use error::Error;
-pub use exporters::{metric_exporter, span_exporter};
+pub use exporters::span_exporter;
 pub use histogram::DURATION_BOUNDARIES;
 pub use metrics_client::{ExportError, MetricsClient};
 /// The OTLP protobuf messages, for [`MetricsClient`]'s callers.

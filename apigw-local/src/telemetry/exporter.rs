@@ -12,15 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use otlp_setup::ExporterConfig;
+use otlp_setup::opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlp_setup::{ExporterConfig, MetricsClient, SeriesStarts};
 use tokio::runtime::{Handle, Runtime};
 
 /// OTLP's default limit of one export, when `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` does not set one.
@@ -159,10 +161,13 @@ impl SpanExporter for Exporter {
     }
 }
 
-/// The metric exporter.
+/// The metric exporter: every cumulative series starts with a zero point (see `otlp_setup::SeriesStarts`), so that
+/// Prometheus counts what the gateway served before its first export.
 #[derive(Debug)]
 pub(crate) struct MetricsExporter {
-    otlp: opentelemetry_otlp::MetricExporter,
+    client: MetricsClient,
+    temporality: Temporality,
+    starts: Mutex<SeriesStarts>,
     runtime: Arc<ExportRuntime>,
     reporter: Reporter,
 }
@@ -175,28 +180,39 @@ impl MetricsExporter {
         runtime: Arc<ExportRuntime>,
     ) -> Result<Self, ExporterError> {
         let timeout = config.timeout.unwrap_or(DEFAULT_EXPORT_TIMEOUT);
-        let otlp = runtime.build(|| otlp_setup::metric_exporter(config, temporality, timeout))?;
-        Ok(Self { otlp, runtime, reporter: reporter("metrics", config) })
+        let client = runtime.build(|| MetricsClient::new(config, timeout))?;
+        let starts = Mutex::new(SeriesStarts::new(SystemTime::now()));
+        Ok(Self { client, temporality, starts, runtime, reporter: reporter("metrics", config) })
     }
 }
 
 impl PushMetricExporter for MetricsExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let result = self.runtime.run(self.otlp.export(metrics)).await;
+        let mut request = ExportMetricsServiceRequest::from(metrics);
+        let new = self.starts.lock().unwrap_or_else(PoisonError::into_inner).add_zero_points(&mut request);
+        let result = self.runtime.run(self.client.export(request)).await;
+        let result = match result {
+            Ok(()) => {
+                self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new);
+                Ok(())
+            }
+            Err(error) => Err(OTelSdkError::InternalFailure(error.to_string())),
+        };
         self.reporter.report(&result);
         result
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.otlp.force_flush()
+        // Every export is sent when it is made: nothing waits here.
+        Ok(())
     }
 
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.otlp.shutdown_with_timeout(timeout)
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
     }
 
     fn temporality(&self) -> Temporality {
-        self.otlp.temporality()
+        self.temporality
     }
 }
 
