@@ -7,9 +7,10 @@
 //! own tokio runtime after each response is posted and before the next event is fetched.
 //!
 //! What a flush may cost is bounded three ways: the whole flush runs under a deadline (the flush timeout), the
-//! exporters do not retry (what failed stays buffered and goes with the next flush), and after a failure flushes are
-//! skipped with an exponential [`Backoff`], so a dead or hanging collector costs nearly nothing per invocation while
-//! spans keep buffering up to the bound.
+//! exporters do not retry (what failed stays buffered and goes with the next flush), and after a failure that
+//! signal's exports are skipped with an exponential [`Backoff`], so a dead or hanging collector costs nearly nothing
+//! per invocation while spans keep buffering up to the bound. Traces and metrics each have their own backoff: one
+//! signal's dead endpoint does not hold back the other's data.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -92,7 +93,6 @@ impl SpanBuffer {
         self.lock().spans.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -248,11 +248,12 @@ pub(crate) enum Flushed {
     Nothing,
     /// Everything buffered was exported.
     Delivered,
-    /// Skipped: an earlier flush failed and the backoff pause is not over.
+    /// Skipped: an earlier flush failed and the backoff pause of what waits is not over.
     BackingOff,
     /// Skipped: another flush held the exporters until the deadline.
     Busy,
-    /// An export failed or missed the deadline; what it carried is buffered again.
+    /// An export failed or missed the deadline; what it carried is buffered again (the other signal's export may
+    /// have gone through).
     Failed,
 }
 
@@ -268,17 +269,60 @@ pub(crate) struct Delivery {
 
 struct State {
     exporters: Box<dyn Exporters>,
-    backoff: Backoff,
+    /// Each signal's own: a dead trace endpoint must not hold back the metrics, nor the reverse.
+    spans_backoff: Backoff,
+    metrics_backoff: Backoff,
     /// Collected metrics not yet exported, oldest first.
     metrics: VecDeque<ResourceMetrics>,
+}
+
+/// How one signal's export went.
+#[derive(Debug)]
+enum Outcome {
+    /// Nothing of the signal waited.
+    Idle,
+    /// Skipped: its last export failed and its pause is not over.
+    Paused,
+    Delivered,
+    Failed(String),
+}
+
+impl Outcome {
+    fn of(result: Result<OTelSdkResult, tokio::time::error::Elapsed>) -> Self {
+        match result {
+            Ok(Ok(())) => Outcome::Delivered,
+            Ok(Err(error)) => Outcome::Failed(error.to_string()),
+            Err(_) => Outcome::Failed("no answer before the flush's deadline".to_string()),
+        }
+    }
+
+    /// What a flush whose signals went as `outcomes` did: any failure is a failure, else any delivery a delivery.
+    fn flushed(outcomes: &[Outcome]) -> Flushed {
+        let any = |wanted: fn(&Outcome) -> bool| outcomes.iter().any(wanted);
+        if any(|outcome| matches!(outcome, Outcome::Failed(_))) {
+            Flushed::Failed
+        } else if any(|outcome| matches!(outcome, Outcome::Delivered)) {
+            Flushed::Delivered
+        } else if any(|outcome| matches!(outcome, Outcome::Paused)) {
+            Flushed::BackingOff
+        } else {
+            Flushed::Nothing
+        }
+    }
 }
 
 impl Delivery {
     /// Delivers what `buffer` collects through `exporters`; `temporality` is the metrics reader's.
     pub(crate) fn new(exporters: Box<dyn Exporters>, buffer: Arc<SpanBuffer>, temporality: Temporality) -> Self {
+        let state = State {
+            exporters,
+            spans_backoff: Backoff::default(),
+            metrics_backoff: Backoff::default(),
+            metrics: VecDeque::new(),
+        };
         Delivery {
             buffer,
-            state: tokio::sync::Mutex::new(State { exporters, backoff: Backoff::default(), metrics: VecDeque::new() }),
+            state: tokio::sync::Mutex::new(state),
             metrics: OnceLock::new(),
             resource: Mutex::new(None),
             // A cumulative batch contains everything before it, so the newest one replaces any that failed; a delta
@@ -297,17 +341,18 @@ impl Delivery {
         let _ = self.metrics.set(reader);
     }
 
-    /// Exports the buffered spans and the metrics, traces and metrics in parallel, all before `deadline`.
+    /// Exports the buffered spans and the metrics, traces and metrics in parallel, all before `deadline`. Each signal
+    /// has its own backoff: one that is pausing after a failure is left buffered while the other goes out.
     ///
-    /// Never fails: a failure is logged, what was not exported stays buffered, and the backoff starts.
+    /// Never fails: a failure is logged, what was not exported stays buffered, and that signal's backoff starts.
     pub(crate) async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
         let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
             return Flushed::Busy;
         };
         let state = &mut *state;
-        if policy == Policy::Invocation && !state.backoff.ready(Instant::now()) {
-            return Flushed::BackingOff;
-        }
+        let now = Instant::now();
+        let spans_due = policy == Policy::Final || state.spans_backoff.ready(now);
+        let metrics_due = policy == Policy::Final || state.metrics_backoff.ready(now);
         if let Some(resource) = self.resource.lock().unwrap_or_else(PoisonError::into_inner).take() {
             state.exporters.set_resource(&resource);
         }
@@ -315,58 +360,76 @@ impl Delivery {
         if dropped > 0 {
             tracing::warn!(dropped, capacity = SPAN_BUFFER_CAPACITY, "spans dropped: the export buffer was full");
         }
-        let spans = self.buffer.take();
-        self.collect_metrics(&mut state.metrics);
-        if spans.is_empty() && state.metrics.is_empty() {
-            return Flushed::Nothing;
+        // A signal that is pausing is neither taken nor collected: its spans wait in the buffer, its metrics in the
+        // SDK's aggregation (a cumulative collection later carries everything; a delta one, everything since).
+        let spans = if spans_due { self.buffer.take() } else { Vec::new() };
+        if metrics_due {
+            self.collect_metrics(&mut state.metrics);
         }
 
+        let spans_taken = !spans.is_empty();
+        let metrics_taken = metrics_due && !state.metrics.is_empty();
+
         // What got through, known even when the deadline cuts the exports short.
-        let spans_exported = AtomicBool::new(spans.is_empty());
+        let spans_exported = AtomicBool::new(!spans_taken);
         let metric_batches_exported = AtomicUsize::new(0);
         let exporters = &*state.exporters;
         let metric_batches = &state.metrics;
-        let exports = async {
-            let spans_export = async {
-                if !spans.is_empty() {
-                    exporters.export_spans(spans.clone()).await?;
-                    spans_exported.store(true, Ordering::Relaxed);
-                }
-                Ok(())
-            };
-            let metrics_export = async {
+        let spans_export = async {
+            if spans_taken {
+                exporters.export_spans(spans.clone()).await?;
+                spans_exported.store(true, Ordering::Relaxed);
+            }
+            OTelSdkResult::Ok(())
+        };
+        let metrics_export = async {
+            if metrics_taken {
                 for batch in metric_batches {
                     exporters.export_metrics(batch).await?;
                     metric_batches_exported.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(())
-            };
-            let (spans_result, metrics_result): (OTelSdkResult, OTelSdkResult) =
-                tokio::join!(spans_export, metrics_export);
-            spans_result.and(metrics_result)
+            }
+            OTelSdkResult::Ok(())
         };
-        let result = timeout_at(deadline, exports).await;
+        let (spans_result, metrics_result) =
+            tokio::join!(timeout_at(deadline, spans_export), timeout_at(deadline, metrics_export));
 
         state.metrics.drain(..metric_batches_exported.load(Ordering::Relaxed));
         if !spans_exported.load(Ordering::Relaxed) {
             self.buffer.restore(spans);
         }
-        let error = match result {
-            Ok(Ok(())) => {
-                state.backoff.succeeded();
-                return Flushed::Delivered;
-            }
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => "no answer before the flush's deadline".to_string(),
+        let spans = match (spans_due, spans_taken) {
+            (false, _) if !self.buffer.is_empty() => Outcome::Paused,
+            (true, true) => Outcome::of(spans_result),
+            _ => Outcome::Idle,
         };
-        let pause = state.backoff.failed(Instant::now());
-        tracing::warn!(
-            %error,
-            buffered_spans = self.buffer.len(),
-            pause_ms = pause.as_millis() as u64,
-            "telemetry export failed; kept for the next flush after the pause"
-        );
-        Flushed::Failed
+        let metrics = match (metrics_due, metrics_taken) {
+            (false, _) if self.metrics.get().is_some() => Outcome::Paused,
+            (true, true) => Outcome::of(metrics_result),
+            _ => Outcome::Idle,
+        };
+        let spans = self.settle("spans", spans, &mut state.spans_backoff);
+        let metrics = self.settle("metrics", metrics, &mut state.metrics_backoff);
+        Outcome::flushed(&[spans, metrics])
+    }
+
+    /// Moves `signal`'s backoff on by its `outcome`, and logs a failure.
+    fn settle(&self, signal: &'static str, outcome: Outcome, backoff: &mut Backoff) -> Outcome {
+        match &outcome {
+            Outcome::Delivered => backoff.succeeded(),
+            Outcome::Failed(error) => {
+                let pause = backoff.failed(Instant::now());
+                tracing::warn!(
+                    signal,
+                    %error,
+                    buffered_spans = self.buffer.len(),
+                    pause_ms = pause.as_millis() as u64,
+                    "telemetry export failed; kept for the next flush after the pause"
+                );
+            }
+            Outcome::Idle | Outcome::Paused => {}
+        }
+        outcome
     }
 
     fn collect_metrics(&self, batches: &mut VecDeque<ResourceMetrics>) {
@@ -492,6 +555,8 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         collector: Mutex<Option<Collector>>,
+        /// How the trace endpoint answers, when it differs from the metrics one.
+        traces: Mutex<Option<Collector>>,
         spans: Mutex<Vec<SpanData>>,
         metric_batches: AtomicUsize,
         attempts: AtomicUsize,
@@ -503,8 +568,12 @@ mod tests {
         }
 
         async fn answer(&self) -> OTelSdkResult {
-            self.attempts.fetch_add(1, Ordering::Relaxed);
             let collector = self.collector.lock().unwrap().unwrap_or(Collector::Up);
+            self.respond(collector).await
+        }
+
+        async fn respond(&self, collector: Collector) -> OTelSdkResult {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
             match collector {
                 Collector::Up => Ok(()),
                 Collector::Refusing => Err(OTelSdkError::InternalFailure("refused".into())),
@@ -516,7 +585,11 @@ mod tests {
     impl Exporters for Arc<Fake> {
         fn export_spans(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
             Box::pin(async move {
-                self.answer().await?;
+                let traces = *self.traces.lock().unwrap();
+                match traces {
+                    Some(traces) => self.respond(traces).await?,
+                    None => self.answer().await?,
+                }
                 self.spans.lock().unwrap().extend(batch);
                 Ok(())
             })
@@ -629,5 +702,29 @@ mod tests {
         fake.set(Collector::Up);
         assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
         assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_trace_endpoint_does_not_hold_back_the_metrics() {
+        let (fake, buffer, delivery) = delivery(Temporality::Cumulative);
+        let (provider, reader) = meter_provider(Temporality::Cumulative);
+        delivery.collect_metrics_from(reader);
+        let counter = provider.meter("test").u64_counter("c").build();
+        *fake.traces.lock().unwrap() = Some(Collector::Refusing);
+
+        let mut flushes = Vec::new();
+        for invocation in 0..10 {
+            buffer.push(span(&invocation.to_string(), true));
+            counter.add(1, &[]);
+            flushes.push(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await);
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        assert_eq!(flushes[0], Flushed::Failed, "the spans failed; the metrics went out");
+        assert_eq!(fake.metric_batches.load(Ordering::Relaxed), 10, "every invocation's metrics, while spans pause");
+        assert_eq!(buffer.len(), 10, "every span kept for later");
+
+        *fake.traces.lock().unwrap() = None;
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(fake.spans.lock().unwrap().len(), 10, "and delivered once the endpoint is back");
     }
 }
