@@ -88,6 +88,9 @@ async fn seed_curl_reaches_rotel(rotel: &mut Rotel, protocol: &str, endpoint: &s
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
         ("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "5000"),
+        // Every invocation exported, so that the few requests' telemetry can be waited for.
+        ("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "0"),
+        ("LAMBDA_OTEL_METRICS_INTERVAL_MS", "0"),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
     let gateway = Gateway::start_with_env(&["--function", bootstrap().to_str().unwrap()], &env);

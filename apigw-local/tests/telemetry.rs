@@ -34,12 +34,16 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 
 /// Variables for apigw-local (which passes its environment on to the `bootstrap` processes) to export to `receiver`.
 /// The function's flush gets a generous deadline here: these tests check what is exported, not how fast, and a loaded
-/// machine must not make them lose spans; the resilience tests below check the deadline itself.
+/// machine must not make them lose spans; the resilience tests below check the deadline itself. The function exports
+/// after every invocation, so that each request's telemetry can be waited for; the pacing of dense traffic has tests
+/// of its own below.
 fn exporting_to(receiver: &Receiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = receiver.env();
     env.extend(
         [
             ("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "5000"),
+            ("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "0"),
+            ("LAMBDA_OTEL_METRICS_INTERVAL_MS", "0"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ]
@@ -783,4 +787,69 @@ async fn the_telemetry_librarys_example_function_is_traced_and_its_log_lines_car
         assert_eq!(line["name"], "Ada", "{line}");
     })
     .await;
+}
+
+/// The default pacing: while invocations come densely their spans share an export; a frozen environment's spans leave
+/// with the first invocation after it thaws; metrics go out at the first invocation and at SHUTDOWN, complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dense_invocations_share_exports_and_a_frozen_environments_spans_leave_when_it_thaws() {
+    bounded(async {
+        let receiver = Receiver::http().await;
+        // A 1.5 s interval instead of the default second: the invocations of the dense part must fall within it on a
+        // loaded machine too.
+        let mut host = Function::new(bootstrap())
+            .envs(receiver.env())
+            .env("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", "5000")
+            .env("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "1500")
+            .start()
+            .await;
+        let first = invoke_post(&host).await;
+        receiver.wait_until("the first invocation's span, at once", ARRIVAL, |r| r.trace_exports == 1).await;
+        let mut dense = Vec::new();
+        for _ in 0..3 {
+            dense.push(invoke_post(&host).await);
+        }
+        let received = receiver.received();
+        assert_eq!(received.trace_exports, 1, "the dense invocations' spans wait: {}", received.summary());
+        assert!(dense.iter().all(|id| received.invocation_span(FUNCTION_NAME, id).is_none()));
+
+        // Frozen between invocations, as Lambda freezes an idle environment, for longer than the interval.
+        let pid = i32::try_from(host.pid().expect("the function runs")).unwrap();
+        signal(pid, libc::SIGSTOP);
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(receiver.received().trace_exports, 1, "nothing leaves a frozen environment");
+        signal(pid, libc::SIGCONT);
+        let thawed = invoke_post(&host).await;
+        let all: Vec<String> = [first.clone()].into_iter().chain(dense).chain([thawed]).collect();
+        let received = receiver
+            .wait_until("every span, the waiting ones with the first invocation after the thaw", ARRIVAL, |r| {
+                all.iter().all(|id| r.invocation_span(FUNCTION_NAME, id).is_some())
+            })
+            .await;
+        assert_eq!(received.trace_exports, 2, "four invocations' spans in one export: {}", received.summary());
+
+        // Metrics: the cold start's at once, then only at SHUTDOWN, with every invocation counted.
+        assert_eq!(received.metric_exports, 1, "{}", received.summary());
+        host.sigterm();
+        host.wait_for_exit(Duration::from_secs(5)).await;
+        let received = receiver
+            .wait_until("faas.invocations of all five, at SHUTDOWN", ARRIVAL, |r| {
+                r.sum_total(FUNCTION_NAME, "faas.invocations") == 5.0
+            })
+            .await;
+        assert_eq!(received.metric_exports, 2, "{}", received.summary());
+    })
+    .await;
+}
+
+/// The seed's POST, answered and followed by the next `/next`; its request id.
+async fn invoke_post(host: &RuntimeHost) -> String {
+    host.invoke_and_wait_for_next(Event::apigw(apigw_event("POST")), ARRIVAL).await.request_id
+}
+
+fn signal(pid: i32, signal: libc::c_int) {
+    // SAFETY: kill(2) takes no pointers; the pid is the test host's child, not yet waited for.
+    #[allow(unsafe_code)]
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
 }

@@ -252,6 +252,8 @@ pub(crate) enum Flushed {
     BackingOff,
     /// Skipped: another flush held the exporters until the deadline.
     Busy,
+    /// Skipped: what waits goes with a later flush (see [`Pacing`]).
+    Waiting,
     /// An export failed or missed the deadline; what it carried is buffered again (the other signal's export may
     /// have gone through).
     Failed,
@@ -260,6 +262,7 @@ pub(crate) enum Flushed {
 /// The exporters, the buffered telemetry and the backoff, flushed on demand.
 pub(crate) struct Delivery {
     buffer: Arc<SpanBuffer>,
+    pacing: Pacing,
     state: tokio::sync::Mutex<State>,
     metrics: OnceLock<Arc<ManualReader>>,
     /// A resource for the exporters to take at the next flush (they are only reachable inside a flush).
@@ -267,8 +270,33 @@ pub(crate) struct Delivery {
     metric_batches_kept: usize,
 }
 
+/// How often exports go out while invocations come densely. Exporting after every invocation costs an HTTP round trip
+/// per signal, billed at the function's CPU share; a dense stream of invocations can share one. When traffic is sparse
+/// (the previous export is older than the interval) an invocation's telemetry still leaves right after it. What waits
+/// in a frozen environment leaves with the next invocation's flush, or with the last one at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    /// Spans go out when the previous span export is at least this old...
+    pub(crate) spans_interval: Duration,
+    /// ...or when this many wait.
+    pub(crate) spans_batch: usize,
+    /// Metrics go out when the previous metrics export is at least this old. A cumulative export carries everything
+    /// before it, so one skipped loses nothing.
+    pub(crate) metrics_interval: Duration,
+}
+
+impl Pacing {
+    /// An export after every invocation.
+    #[cfg(test)]
+    pub(crate) const EVERY_INVOCATION: Pacing =
+        Pacing { spans_interval: Duration::ZERO, spans_batch: 1, metrics_interval: Duration::ZERO };
+}
+
 struct State {
     exporters: Box<dyn Exporters>,
+    /// When each signal was last exported (or tried).
+    spans_exported_at: Option<Instant>,
+    metrics_exported_at: Option<Instant>,
     /// Each signal's own: a dead trace endpoint must not hold back the metrics, nor the reverse.
     spans_backoff: Backoff,
     metrics_backoff: Backoff,
@@ -283,6 +311,8 @@ enum Outcome {
     Idle,
     /// Skipped: its last export failed and its pause is not over.
     Paused,
+    /// Left for a later flush, by the [`Pacing`].
+    Waiting,
     Delivered,
     Failed(String),
 }
@@ -305,6 +335,8 @@ impl Outcome {
             Flushed::Delivered
         } else if any(|outcome| matches!(outcome, Outcome::Paused)) {
             Flushed::BackingOff
+        } else if any(|outcome| matches!(outcome, Outcome::Waiting)) {
+            Flushed::Waiting
         } else {
             Flushed::Nothing
         }
@@ -312,16 +344,25 @@ impl Outcome {
 }
 
 impl Delivery {
-    /// Delivers what `buffer` collects through `exporters`; `temporality` is the metrics reader's.
-    pub(crate) fn new(exporters: Box<dyn Exporters>, buffer: Arc<SpanBuffer>, temporality: Temporality) -> Self {
+    /// Delivers what `buffer` collects through `exporters`, as often as `pacing` says; `temporality` is the metrics
+    /// reader's.
+    pub(crate) fn new(
+        exporters: Box<dyn Exporters>,
+        buffer: Arc<SpanBuffer>,
+        temporality: Temporality,
+        pacing: Pacing,
+    ) -> Self {
         let state = State {
             exporters,
+            spans_exported_at: None,
+            metrics_exported_at: None,
             spans_backoff: Backoff::default(),
             metrics_backoff: Backoff::default(),
             metrics: VecDeque::new(),
         };
         Delivery {
             buffer,
+            pacing,
             state: tokio::sync::Mutex::new(state),
             metrics: OnceLock::new(),
             resource: Mutex::new(None),
@@ -351,8 +392,15 @@ impl Delivery {
         };
         let state = &mut *state;
         let now = Instant::now();
-        let spans_due = policy == Policy::Final || state.spans_backoff.ready(now);
-        let metrics_due = policy == Policy::Final || state.metrics_backoff.ready(now);
+        let final_flush = policy == Policy::Final;
+        let spans_ready = final_flush || state.spans_backoff.ready(now);
+        let metrics_ready = final_flush || state.metrics_backoff.ready(now);
+        let since = |last: Option<Instant>| last.map_or(Duration::MAX, |last| now.saturating_duration_since(last));
+        let spans_paced = final_flush
+            || since(state.spans_exported_at) >= self.pacing.spans_interval
+            || self.buffer.len() >= self.pacing.spans_batch;
+        let metrics_paced = final_flush || since(state.metrics_exported_at) >= self.pacing.metrics_interval;
+        let (spans_due, metrics_due) = (spans_ready && spans_paced, metrics_ready && metrics_paced);
         if let Some(resource) = self.resource.lock().unwrap_or_else(PoisonError::into_inner).take() {
             state.exporters.set_resource(&resource);
         }
@@ -369,6 +417,12 @@ impl Delivery {
 
         let spans_taken = !spans.is_empty();
         let metrics_taken = metrics_due && !state.metrics.is_empty();
+        if spans_taken {
+            state.spans_exported_at = Some(now);
+        }
+        if metrics_taken {
+            state.metrics_exported_at = Some(now);
+        }
 
         // What got through, known even when the deadline cuts the exports short.
         let spans_exported = AtomicBool::new(!spans_taken);
@@ -398,14 +452,16 @@ impl Delivery {
         if !spans_exported.load(Ordering::Relaxed) {
             self.buffer.restore(spans);
         }
-        let spans = match (spans_due, spans_taken) {
-            (false, _) if !self.buffer.is_empty() => Outcome::Paused,
-            (true, true) => Outcome::of(spans_result),
+        let spans = match (spans_ready, spans_due, spans_taken) {
+            (false, _, _) if !self.buffer.is_empty() => Outcome::Paused,
+            (true, false, _) if !self.buffer.is_empty() => Outcome::Waiting,
+            (_, true, true) => Outcome::of(spans_result),
             _ => Outcome::Idle,
         };
-        let metrics = match (metrics_due, metrics_taken) {
-            (false, _) if self.metrics.get().is_some() => Outcome::Paused,
-            (true, true) => Outcome::of(metrics_result),
+        let metrics = match (metrics_ready, metrics_due, metrics_taken) {
+            (false, _, _) if self.metrics.get().is_some() => Outcome::Paused,
+            (true, false, _) if self.metrics.get().is_some() => Outcome::Waiting,
+            (_, true, true) => Outcome::of(metrics_result),
             _ => Outcome::Idle,
         };
         let spans = self.settle("spans", spans, &mut state.spans_backoff);
@@ -427,7 +483,7 @@ impl Delivery {
                     "telemetry export failed; kept for the next flush after the pause"
                 );
             }
-            Outcome::Idle | Outcome::Paused => {}
+            Outcome::Idle | Outcome::Paused | Outcome::Waiting => {}
         }
         outcome
     }
@@ -609,7 +665,7 @@ mod tests {
     fn delivery(temporality: Temporality) -> (Arc<Fake>, Arc<SpanBuffer>, Delivery) {
         let fake = Arc::new(Fake::default());
         let buffer = Arc::new(SpanBuffer::new(16));
-        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), temporality);
+        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), temporality, Pacing::EVERY_INVOCATION);
         (fake, buffer, delivery)
     }
 

@@ -596,7 +596,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn each_invocation_is_one_server_span_its_metrics_and_a_flush() {
-        let settings = Settings::parse(|name| (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "hello".to_string()));
+        // Every invocation exported, to see each one's: the pacing of dense traffic is delivery.rs's to test.
+        let settings = Settings::parse(|name| match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("hello".to_string()),
+            "LAMBDA_OTEL_EXPORT_INTERVAL_MS" | "LAMBDA_OTEL_METRICS_INTERVAL_MS" => Some("0".to_string()),
+            _ => None,
+        });
         let collector = Arc::new(Collector::default());
         let (telemetry, tracer) =
             Telemetry::start(settings.clone(), None, Box::new(collector.clone()), Default::default(), Instant::now());

@@ -207,7 +207,7 @@ impl Telemetry {
         let scope =
             InstrumentationScope::builder(env!("CARGO_PKG_NAME")).with_version(env!("CARGO_PKG_VERSION")).build();
         let tracer = tracer_provider.tracer_with_scope(scope);
-        let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality);
+        let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality, settings.pacing);
         let inner = Inner {
             settings,
             service_version,

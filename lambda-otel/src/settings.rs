@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use otlp_setup::{OtlpConfig, Variables};
+
+use crate::delivery::{Pacing, SPAN_BUFFER_CAPACITY};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 
@@ -15,6 +17,17 @@ use tracing_subscriber::filter::Targets;
 /// collector on the same host (a Lambda layer's, or a sidecar) answers in a few milliseconds; one further away or in
 /// trouble is given up on rather than paid for.
 pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How long spans may wait for company while invocations come densely, unless `LAMBDA_OTEL_EXPORT_INTERVAL_MS` says
+/// otherwise: visible within about a second, one export a second at most under load.
+pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// How many waiting spans make an export regardless of the interval, unless `LAMBDA_OTEL_EXPORT_BATCH` says otherwise:
+/// a quarter of the buffer, so that a burst never fills it between exports.
+pub(crate) const DEFAULT_EXPORT_BATCH: usize = SPAN_BUFFER_CAPACITY / 4;
+
+/// How often metrics go out while invocations come densely, unless `LAMBDA_OTEL_METRICS_INTERVAL_MS` says otherwise.
+pub(crate) const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_millis(10_000);
 
 /// Names a service whose function name is unknown too (a local run without Lambda's variables), as the
 /// OpenTelemetry resource specification asks.
@@ -48,6 +61,8 @@ pub(crate) struct Settings {
     pub(crate) service_name: String,
     /// `LAMBDA_OTEL_FLUSH_TIMEOUT_MS`: the most billed time a flush may add to an invocation.
     pub(crate) flush_timeout: Duration,
+    /// `LAMBDA_OTEL_EXPORT_INTERVAL_MS`, `LAMBDA_OTEL_EXPORT_BATCH`, `LAMBDA_OTEL_METRICS_INTERVAL_MS`.
+    pub(crate) pacing: Pacing,
     pub(crate) log_format: LogFormat,
     /// From `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`.
     pub(crate) log_filter: Targets,
@@ -83,6 +98,17 @@ impl Settings {
         let flush_timeout = env.parse("LAMBDA_OTEL_FLUSH_TIMEOUT_MS", DEFAULT_FLUSH_TIMEOUT, |value| {
             value.parse().ok().filter(|&ms| ms > 0).map(Duration::from_millis)
         });
+        let pacing = Pacing {
+            spans_interval: env.parse("LAMBDA_OTEL_EXPORT_INTERVAL_MS", DEFAULT_EXPORT_INTERVAL, |value| {
+                value.parse().ok().map(Duration::from_millis)
+            }),
+            spans_batch: env.parse("LAMBDA_OTEL_EXPORT_BATCH", DEFAULT_EXPORT_BATCH, |value| {
+                value.parse().ok().filter(|batch| (1..=SPAN_BUFFER_CAPACITY).contains(batch))
+            }),
+            metrics_interval: env.parse("LAMBDA_OTEL_METRICS_INTERVAL_MS", DEFAULT_METRICS_INTERVAL, |value| {
+                value.parse().ok().map(Duration::from_millis)
+            }),
+        };
         let log_format =
             env.parse("AWS_LAMBDA_LOG_FORMAT", LogFormat::Json, |value| match value.to_ascii_lowercase().as_str() {
                 "json" => Some(LogFormat::Json),
@@ -90,7 +116,16 @@ impl Settings {
                 _ => None,
             });
         let log_filter = log_filter(&mut env);
-        Settings { otlp, service_name, flush_timeout, log_format, log_filter, lambda, warnings: env.take_warnings() }
+        Settings {
+            otlp,
+            service_name,
+            flush_timeout,
+            pacing,
+            log_format,
+            log_filter,
+            lambda,
+            warnings: env.take_warnings(),
+        }
     }
 }
 
