@@ -49,6 +49,12 @@ pub struct Args {
     #[arg(long, env = "APIGW_LOCAL_FUNCTION_NAME", default_value = "GetStartedLambdaProxyIntegration")]
     pub function_name: String,
 
+    /// A variable of the function's environment, NAME=VALUE (repeatable), as Lambda's function configuration sets
+    /// them; e.g. OTEL_SERVICE_NAME=greeter. The functions inherit the gateway's environment, but not its service
+    /// name: OTEL_SERVICE_NAME and a service.name in OTEL_RESOURCE_ATTRIBUTES name the gateway only.
+    #[arg(long = "function-env", env = "APIGW_LOCAL_FUNCTION_ENV", value_delimiter = ',', value_parser = parse_variable)]
+    pub function_env: Vec<(String, String)>,
+
     /// Memory size in MB, as the function sees it in AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
     #[arg(long, env = "APIGW_LOCAL_MEMORY_SIZE", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(128..=10240))]
@@ -76,6 +82,15 @@ fn parse_stage(text: &str) -> Result<String, String> {
         && text.len() <= 128
         && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
     if valid { Ok(text.to_string()) } else { Err("a stage name is 1 to 128 of A-Z, a-z, 0-9, - and _".into()) }
+}
+
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !name.contains('\0') && !value.contains('\0') => {
+            Ok((name.to_string(), value.to_string()))
+        }
+        _ => Err(format!("{text:?}: a variable is NAME=VALUE")),
+    }
 }
 
 /// `29s`, `500ms`, `1m`, or a bare number of seconds; API Gateway accepts 50 ms and more.

@@ -70,6 +70,7 @@ async fn run(args: Args) -> Result<(), String> {
             memory_mb: args.memory_size,
             region: args.region.clone(),
             account_id: args.account_id.clone(),
+            env: args.function_env.clone(),
         };
         let host =
             RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;

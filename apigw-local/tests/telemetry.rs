@@ -853,3 +853,40 @@ fn signal(pid: i32, signal: libc::c_int) {
     let sent = unsafe { libc::kill(pid, signal) };
     assert_eq!(sent, 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
 }
+
+/// `OTEL_SERVICE_NAME` names the gateway, not the functions it runs, which are named by their function name unless
+/// `--function-env` names them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_service_name_does_not_rename_its_functions() {
+    bounded(async {
+        for (function_env, function_service) in [(None, FUNCTION_NAME), (Some("OTEL_SERVICE_NAME=greeter"), "greeter")]
+        {
+            let receiver = Receiver::http().await;
+            let env = exporting_to(
+                &receiver,
+                &[
+                    ("OTEL_SERVICE_NAME", "front-door"),
+                    ("OTEL_RESOURCE_ATTRIBUTES", "service.name=ignored,team=greeting"),
+                ],
+            );
+            let bootstrap = bootstrap();
+            let mut args = vec!["--function", bootstrap.to_str().unwrap()];
+            args.extend(function_env.iter().flat_map(|variable| ["--function-env", *variable]));
+            let gateway = gateway(&args, &env);
+            let (status, headers, _) = send(seed_request(&gateway)).await;
+            assert_eq!(status, 200);
+            let request_id = header(&headers, "x-amzn-requestid");
+            let received = receiver
+                .wait_until("the function's span and the gateway's", ARRIVAL, |r| {
+                    r.invocation_span(function_service, &request_id).is_some()
+                        && r.spans.iter().any(|span| span.service() == "front-door")
+                })
+                .await;
+            let function = received.invocation_span(function_service, &request_id).unwrap();
+            assert_eq!(function.resource.get("team"), Some(&text("greeting")), "the other attributes are kept");
+            let services: BTreeSet<&str> = received.spans.iter().map(Span::service).collect();
+            assert_eq!(services, BTreeSet::from(["front-door", function_service]), "{function_env:?}");
+        }
+    })
+    .await;
+}

@@ -99,6 +99,12 @@ impl Environment {
             // as Lambda would, instead of the terminal killing it mid-flush.
             .process_group(0)
             .kill_on_drop(true);
+        // The gateway's service name is the gateway's: a function inheriting it would report under the gateway's name.
+        command.env_remove("OTEL_SERVICE_NAME");
+        if let Ok(attributes) = std::env::var("OTEL_RESOURCE_ATTRIBUTES") {
+            command.env("OTEL_RESOURCE_ATTRIBUTES", without_service_name(&attributes));
+        }
+        command.envs(config.env.iter().map(|(name, value)| (name, value)));
         if let Some(task_root) = config.executable.parent() {
             command.env("LAMBDA_TASK_ROOT", task_root);
         }
@@ -132,4 +138,11 @@ impl Environment {
 /// Resolves once the host is told to stop, or is gone.
 pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` without its `service.name` entries.
+pub(super) fn without_service_name(attributes: &str) -> String {
+    let entries =
+        attributes.split(',').filter(|entry| entry.split_once('=').is_none_or(|(key, _)| key.trim() != "service.name"));
+    entries.collect::<Vec<_>>().join(",")
 }

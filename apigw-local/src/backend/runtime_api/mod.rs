@@ -52,6 +52,8 @@ pub struct FunctionConfig {
     pub region: String,
     /// The account in the function's ARN.
     pub account_id: String,
+    /// Variables of the function's environment, set after (so over) what it inherits from the gateway.
+    pub env: Vec<(String, String)>,
 }
 
 impl FunctionConfig {

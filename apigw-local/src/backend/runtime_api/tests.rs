@@ -71,6 +71,7 @@ async fn host(script: &Path) -> RuntimeApiHost {
         memory_mb: 128,
         region: "eu-west-1".into(),
         account_id: "123456789012".into(),
+        env: Vec::new(),
     };
     RuntimeApiHost::start(config, 1).await.unwrap()
 }
@@ -227,4 +228,12 @@ async fn an_invoke_subscriber_gets_each_invoke_and_holds_the_next_until_it_is_ba
     assert_eq!(invoked.await.unwrap(), Ok(br#"{"statusCode":200}"#.to_vec()));
     host.shutdown().await;
     assert_eq!(script.log(), "SIGTERM\n");
+}
+
+#[test]
+fn the_gateways_service_name_is_taken_out_of_the_functions_resource_attributes() {
+    use super::environment::without_service_name;
+    assert_eq!(without_service_name("service.name=gw,team=greeting, service.name = x,k=v"), "team=greeting,k=v");
+    assert_eq!(without_service_name("team=greeting"), "team=greeting");
+    assert_eq!(without_service_name(""), "");
 }
