@@ -90,6 +90,7 @@ impl Environment {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", crate::random::uuid_v4().simple()))
             .env("AWS_REGION", &config.region)
             .env("AWS_DEFAULT_REGION", &config.region)
+            .envs(config.environment.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             // Read by the gateway and passed on to its own stdout and stderr through bounded queues, so that a reader
             // who stopped reading those costs lines, not a function blocked in the middle of an invocation.
