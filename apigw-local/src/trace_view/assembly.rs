@@ -7,8 +7,8 @@
 //! has, saying what is missing: a function that crashed or timed out exports nothing, and spans of a request shown
 //! already (a function whose exports were held back) arrive on their own.
 //!
-//! Bounded: at most [`MAX_PENDING`] traces wait (a new one shows the oldest as it is), each with at most
-//! [`MAX_SPANS`] spans (the rest are counted).
+//! Bounded: at most [`MAX_PENDING`] traces wait (a new one shows the oldest as it is), none longer than [`MAX_WAIT`],
+//! each with at most [`MAX_SPANS`] spans (the rest are counted).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,6 +19,9 @@ use super::model::{Kind, Source, Span};
 
 /// How long a trace waits for more spans after its last one arrived.
 pub(crate) const GRACE: Duration = Duration::from_millis(500);
+
+/// The longest a trace waits, however its spans keep coming (a client that sends the same trace id with every request).
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// The most traces that wait at once: about a second of requests at the rate one function process serves.
 pub(crate) const MAX_PENDING: usize = 1024;
@@ -95,7 +98,7 @@ impl Assembly {
             } else {
                 pending.dropped_spans += 1;
             }
-            pending.deadline = now + GRACE;
+            pending.deadline = (now + GRACE).min(pending.first_seen + MAX_WAIT);
             if !touched.contains(&trace_id) {
                 touched.push(trace_id);
             }

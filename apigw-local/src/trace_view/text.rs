@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::assembly::{GRACE, Missing, Trace};
+use super::assembly::{Missing, Trace};
 use super::tree::{self, Row, Summary};
 
 /// The attributes shown, in this order, when a span has them.
@@ -34,11 +34,10 @@ pub(crate) fn render(trace: &Trace, colour: bool) -> String {
     }
     match trace.missing {
         Some(Missing::Function) => {
-            let note = format!(
-                "  (no spans from the function within {} ms: it crashed, timed out or exports elsewhere)\n",
-                GRACE.as_millis()
-            );
-            text.push_str(&paint.dim(&note));
+            // Shown after the wait (assembly's GRACE), or at once when the gateway stops.
+            let note =
+                "  (no spans from the function: it crashed, timed out, exports elsewhere or has not exported yet)\n";
+            text.push_str(&paint.dim(note));
         }
         Some(Missing::Gateway) | None => {}
     }

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::trace_view::assembly::{Assembly, GRACE, MAX_PENDING, MAX_SPANS, Missing};
+use crate::trace_view::assembly::{Assembly, GRACE, MAX_PENDING, MAX_SPANS, MAX_WAIT, Missing};
 
 fn names(spans: &[Span]) -> Vec<&str> {
     spans.iter().map(|span| span.name.as_str()).collect()
@@ -84,6 +84,19 @@ fn each_arrival_restarts_the_wait() {
     assembly.add([span(9, Some(1), "late", Kind::Internal, Source::Gateway, (0, 1))], later);
     assert_eq!(assembly.due(now + GRACE), vec![]);
     assert_eq!(assembly.due(later + GRACE).len(), 1);
+}
+
+#[test]
+fn no_trace_waits_longer_than_the_longest_wait_however_its_spans_keep_coming() {
+    let now = Instant::now();
+    let mut assembly = Assembly::new(true);
+    let mut at = now;
+    while at < now + MAX_WAIT {
+        assembly.add([span(9, Some(1), "again", Kind::Internal, Source::Function, (0, 1))], at);
+        at += GRACE / 2;
+    }
+    assert_eq!(assembly.next_deadline(), Some(now + MAX_WAIT));
+    assert_eq!(assembly.due(now + MAX_WAIT).len(), 1);
 }
 
 #[test]
