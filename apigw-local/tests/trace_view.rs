@@ -107,7 +107,7 @@ fn assert_durations_add_up(durations: &[f64], depths: &[usize], skip: Option<(us
         let children: f64 =
             (0..durations.len()).filter(|&child| parents[child] == Some(parent)).map(|c| durations[c]).sum();
         let exempt = skip.is_some_and(|(skipped, _)| skipped == parent);
-        assert!(exempt || children <= durations[parent] + 0.01, "the children of span {parent} outlast it:\n{shown}");
+        assert!(exempt || children <= durations[parent] + 0.0005, "the children of span {parent} outlast it:\n{shown}");
     }
 }
 

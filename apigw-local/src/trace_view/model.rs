@@ -1,5 +1,5 @@
 //! One span as the view needs it, from either source: the gateway's own spans (the SDK's `SpanData`, through the
-//! protobuf types opentelemetry-proto converts it to) and the functions' OTLP exports (the same protobuf types, decoded).
+//! protobuf types opentelemetry-proto converts it to) and the functions' OTLP exports (the same types, decoded).
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -2,12 +2,12 @@
 //! line, in columns: name, duration, service, the attributes worth a glance.
 //!
 //! ```text
-//! POST /test/helloworld 200 4.87 ms  trace 68a1f2c04b1e2d3c4f5a6b7c8d9e0f1a
-//!   POST /helloworld          4.87 ms  apigw-local                       http.route=/helloworld http.response.status_code=200
-//!   └─ Lambda.Invoke          4.52 ms  apigw-local
-//!      └─ POST /helloworld    0.61 ms  GetStartedLambdaProxyIntegration  http.route=/helloworld …
-//!         ├─ decode body      0.02 ms  GetStartedLambdaProxyIntegration
-//!         └─ greeting         0.01 ms  GetStartedLambdaProxyIntegration
+//! POST /test/helloworld 200 0.403 ms  trace 6b13179a566fae8c3957e17a97ec7826
+//!   POST /helloworld        0.403 ms  apigw-local                       http.route=/helloworld …
+//!   └─ Lambda.Invoke        0.372 ms  apigw-local
+//!      └─ POST /helloworld  0.382 ms  GetStartedLambdaProxyIntegration  http.route=/helloworld …
+//!         ├─ decode body    0.002 ms  GetStartedLambdaProxyIntegration
+//!         └─ greeting       0.001 ms  GetStartedLambdaProxyIntegration
 //! ```
 
 use std::fmt::Write as _;
@@ -102,9 +102,9 @@ fn line(
     line
 }
 
-/// A duration in milliseconds, to the hundredth.
+/// A duration in milliseconds, to the microsecond: the handler's steps take a few of them in a release build.
 fn duration(nanos: u64) -> String {
-    format!("{:.2} ms", tree::millis(nanos))
+    format!("{:.3} ms", tree::millis(nanos))
 }
 
 /// Columns a text takes in a terminal: names and the box-drawing prefix are one column a character.

@@ -37,12 +37,12 @@ fn a_span_whose_parent_is_elsewhere_is_a_root_and_a_cycle_loses_no_span() {
 #[test]
 fn text_shows_the_request_then_the_tree_in_columns() {
     let expected = "\
-POST /test/helloworld 200 4.80 ms  trace 6b1311a40102030405060708090a0b0c
-  POST /helloworld        4.80 ms  apigw-local                       http.route=/helloworld http.response.status_code=200
-  └─ Lambda.Invoke        4.50 ms  apigw-local
-     └─ POST /helloworld  2.80 ms  GetStartedLambdaProxyIntegration  http.route=/helloworld http.response.status_code=200 faas.coldstart=true faas.invocation_id=c27b4b5e-4ee3-41fb-b88d-d44c6f13c1c4
-        ├─ decode body    0.03 ms  GetStartedLambdaProxyIntegration
-        └─ greeting       0.01 ms  GetStartedLambdaProxyIntegration
+POST /test/helloworld 200 4.800 ms  trace 6b1311a40102030405060708090a0b0c
+  POST /helloworld        4.800 ms  apigw-local                       http.route=/helloworld http.response.status_code=200
+  └─ Lambda.Invoke        4.500 ms  apigw-local
+     └─ POST /helloworld  2.800 ms  GetStartedLambdaProxyIntegration  http.route=/helloworld http.response.status_code=200 faas.coldstart=true faas.invocation_id=c27b4b5e-4ee3-41fb-b88d-d44c6f13c1c4
+        ├─ decode body    0.030 ms  GetStartedLambdaProxyIntegration
+        └─ greeting       0.010 ms  GetStartedLambdaProxyIntegration
 ";
     assert_eq!(text::render(&trace(None), false), expected);
 }
