@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser};
 
 use crate::routes::Route;
+use crate::trace_view::TraceView;
 
 /// The command line; every flag can also be set by its `APIGW_LOCAL_*` variable.
 #[derive(Debug, Parser)]
@@ -75,6 +76,12 @@ pub struct Args {
     /// Content type whose bodies travel base64-encoded (API Gateway's binaryMediaTypes), e.g. image/png or */*.
     #[arg(long = "binary-media-type", env = "APIGW_LOCAL_BINARY_MEDIA_TYPES", value_delimiter = ',')]
     pub binary_media_types: Vec<String>,
+
+    /// With no OTLP endpoint configured, the traces of the gateway and its functions are collected here and each
+    /// request is shown on stdout: as text (auto: if stdout is a terminal) or JSON lines (auto: if not). `off`: no
+    /// view, traces go to the default OTLP endpoint.
+    #[arg(long, env = "APIGW_LOCAL_TRACE_VIEW", value_enum, default_value_t = TraceView::Auto)]
+    pub trace_view: TraceView,
 }
 
 fn parse_stage(text: &str) -> Result<String, String> {
@@ -127,6 +134,7 @@ mod tests {
         assert_eq!(args.concurrency, 1);
         assert_eq!(args.timeout, Duration::from_secs(29));
         assert_eq!(args.function_name, "GetStartedLambdaProxyIntegration");
+        assert_eq!(args.trace_view, TraceView::Auto);
     }
 
     #[test]
@@ -146,6 +154,7 @@ mod tests {
             &["--function", "b", "--timeout", "10ms"],
             &["--function", "b", "--timeout", "3h"],
             &["--function", "b", "--listen", "localhost"],
+            &["--function", "b", "--trace-view", "html"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -159,5 +168,7 @@ mod tests {
         assert_eq!(args.timeout, Duration::from_millis(500));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        let args = parse(&["--function", "b", "--trace-view", "json"]).unwrap();
+        assert_eq!(args.trace_view, TraceView::Json);
     }
 }

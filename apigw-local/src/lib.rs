@@ -2,7 +2,8 @@
 //!
 //! The HTTP front ([`server`]) routes `/{stage}/{resource}` ([`routes`]), turns each request into the proxy event that
 //! API Gateway would send ([`event`]), hands it to a [`backend::Backend`], and maps the function's proxy output back to
-//! HTTP with API Gateway's error semantics ([`response`]). [`telemetry`] traces each request over OTLP.
+//! HTTP with API Gateway's error semantics ([`response`]). [`telemetry`] traces each request over OTLP, or into
+//! [`trace_view`], which shows the traces of the gateway and its functions on stdout when no collector is configured.
 
 pub mod backend;
 pub mod config;
@@ -17,3 +18,4 @@ pub mod response;
 pub mod routes;
 pub mod server;
 pub mod telemetry;
+pub mod trace_view;

@@ -16,6 +16,7 @@ use apigw_local::gateway::Gateway;
 use apigw_local::routes::RouteTable;
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
+use apigw_local::trace_view::LocalCollection;
 use apigw_local::{message, open_files, output};
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
@@ -58,8 +59,13 @@ async fn run(args: Args) -> Result<(), String> {
         deployment_id: Api::random_id(),
         binary_media_types: args.binary_media_types.clone(),
     };
-    let telemetry =
-        Telemetry::from_env(InvokedFunction { name: args.function_name.clone(), region: args.region.clone() });
+    let function = InvokedFunction { name: args.function_name.clone(), region: args.region.clone() };
+    // Without a collector configured, the traces of the gateway and its functions are shown here.
+    let view = LocalCollection::from_env(args.trace_view, args.function.is_some());
+    let telemetry = match &view {
+        Some(view) => Telemetry::shown_here(function, view.gateway_spans()),
+        None => Telemetry::from_env(function),
+    };
     for route in &routes.routes {
         message!("{} http://{address}/{}{}", route.method, routes.stage, route.resource);
     }
@@ -70,7 +76,14 @@ async fn run(args: Args) -> Result<(), String> {
             memory_mb: args.memory_size,
             region: args.region.clone(),
             account_id: args.account_id.clone(),
-            env: args.function_env.clone(),
+            // The trace view's endpoint first: the function's own variables may name another.
+            environment: view
+                .as_ref()
+                .map(LocalCollection::function_environment)
+                .unwrap_or_default()
+                .into_iter()
+                .chain(args.function_env.clone())
+                .collect(),
         };
         let host =
             RuntimeApiHost::start(config, usize::from(args.concurrency)).await.map_err(|error| error.to_string())?;

@@ -10,6 +10,7 @@
 //! drops it when the queue is full), so a slow or dead collector never holds up a request.
 
 mod exporter;
+mod local;
 mod metrics;
 mod propagation;
 

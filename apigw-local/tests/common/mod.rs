@@ -29,6 +29,7 @@ pub(crate) struct Gateway {
     child: Child,
     pub base: String,
     stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Gateway {
@@ -68,7 +69,7 @@ impl Gateway {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
-        Self { child, base, stdout }
+        Self { child, base, stdout, stderr: stderr_lines }
     }
 
     /// The gateway's process id; its `bootstrap` processes are its children.
@@ -83,6 +84,11 @@ impl Gateway {
     /// The lines apigw-local and its functions have written to stdout so far.
     pub(crate) fn stdout_lines(&self) -> Vec<String> {
         self.stdout.try_iter().collect()
+    }
+
+    /// The lines apigw-local and its functions have written to stderr since it started listening.
+    pub(crate) fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
     }
 
     /// [`Self::stdout_lines`], waiting (up to 10 s) until one of them is `found`: a line apigw-local wrote before it

@@ -104,7 +104,8 @@ impl Environment {
         if let Ok(attributes) = std::env::var("OTEL_RESOURCE_ATTRIBUTES") {
             command.env("OTEL_RESOURCE_ATTRIBUTES", without_service_name(&attributes));
         }
-        command.envs(config.env.iter().map(|(name, value)| (name, value)));
+        // Set last, so over what the function inherits: `--function-env` may name the function's service after all.
+        command.envs(config.environment.iter().map(|(name, value)| (name, value)));
         if let Some(task_root) = config.executable.parent() {
             command.env("LAMBDA_TASK_ROOT", task_root);
         }

@@ -52,8 +52,9 @@ pub struct FunctionConfig {
     pub region: String,
     /// The account in the function's ARN.
     pub account_id: String,
-    /// Variables of the function's environment, set after (so over) what it inherits from the gateway.
-    pub env: Vec<(String, String)>,
+    /// Variables set for the function on top of those it inherits from the gateway: `--function-env`'s, and where
+    /// the trace view collects its telemetry ([`crate::trace_view`]), if it does.
+    pub environment: Vec<(String, String)>,
 }
 
 impl FunctionConfig {

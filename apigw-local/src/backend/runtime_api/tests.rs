@@ -71,7 +71,7 @@ async fn host(script: &Path) -> RuntimeApiHost {
         memory_mb: 128,
         region: "eu-west-1".into(),
         account_id: "123456789012".into(),
-        env: Vec::new(),
+        environment: Vec::new(),
     };
     RuntimeApiHost::start(config, 1).await.unwrap()
 }
