@@ -19,7 +19,7 @@ use lambda_http::http::Response;
 use lambda_http::lambda_runtime::{self, LambdaInvocation};
 use lambda_http::tower::{Layer, Service};
 use lambda_http::{Error as BoxError, Request};
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry_semantic_conventions::attribute::{
     CLIENT_ADDRESS, ERROR_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID, FAAS_TRIGGER, HTTP_REQUEST_METHOD,
     HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, URL_PATH, URL_SCHEME, USER_AGENT_ORIGINAL,
@@ -326,10 +326,11 @@ where
             };
             let posted = Instant::now();
             let duration = posted - started;
+            // The span ends with the response, so that it nests in its caller's; what follows is the telemetry's own
+            // work (on a cold start, the metrics pipeline's set-up).
+            let answered = close(span, request.as_ref(), outcome, duration);
             let init_duration = invoked_function_arn.and_then(|arn| telemetry.start_metrics(&arn));
-            finish(&telemetry, &span, request.as_ref(), outcome, duration, init_duration);
-            // The span ends when its last handle goes: now, so that this flush carries it.
-            drop(span);
+            record_metrics(&telemetry, request.as_ref(), &answered, duration, init_duration);
             telemetry.flush_after_invocation(posted).await;
             result
         })
@@ -358,14 +359,17 @@ fn server_span(request: Option<&HttpRequest>, context: &lambda_runtime::Context,
     )
 }
 
-fn finish(
-    telemetry: &Telemetry,
-    span: &Span,
-    request: Option<&HttpRequest>,
-    outcome: Outcome,
-    duration: Duration,
-    init_duration: Option<Duration>,
-) {
+/// How an invocation was answered, as its span recorded it.
+struct Answered {
+    status: Option<u16>,
+    error_type: Option<Cow<'static, str>>,
+    /// The span's ids, for the exemplar.
+    span: SpanContext,
+}
+
+/// Records the outcome on `span` and logs the invocation's line inside it, then ends it: the span ends when its last
+/// handle goes, now, so that this invocation's flush carries it.
+fn close(span: Span, request: Option<&HttpRequest>, outcome: Outcome, duration: Duration) -> Answered {
     let status = match outcome {
         Outcome::Answered(status) if request.is_some() => Some(status),
         _ => None,
@@ -378,24 +382,6 @@ fn finish(
         span.record(ERROR_TYPE, error_type.as_ref());
         span.record("otel.status_code", "error");
     }
-
-    // Every metric of the invocation is recorded here, after the response: only flushes read them, between
-    // invocations.
-    let trigger = if request.is_some() { Trigger::Http } else { Trigger::Other };
-    if let Some(init_duration) = init_duration {
-        metrics::coldstart(trigger, init_duration);
-    }
-    if let Some(request) = request {
-        let route = request.route.as_deref();
-        metrics::request_duration(&request.method, route, status, error_type.as_deref(), duration);
-        let mut series = vec![Attribute::Text(HTTP_REQUEST_METHOD, &request.method)];
-        series.extend(route.map(|route| Attribute::Text(HTTP_ROUTE, route)));
-        series.extend(status.map(|status| Attribute::Int(HTTP_RESPONSE_STATUS_CODE, i64::from(status))));
-        series.extend(error_type.as_deref().map(|error| Attribute::Text(ERROR_TYPE, error)));
-        telemetry.exemplar(&series, duration, span.context().span().span_context());
-    }
-    metrics::invocation(trigger, request.map(|request| request.method.as_str()), error_type.as_deref());
-
     // Microsecond precision: the float's last digits are noise.
     let duration_ms = (duration.as_secs_f64() * 1e6).round() / 1e3;
     span.in_scope(|| match request {
@@ -409,6 +395,34 @@ fn finish(
         ),
         None => tracing::warn!(error.type = "invalid_event", duration_ms, "the event is not an API Gateway request"),
     });
+    let span_context = span.context().span().span_context().clone();
+    drop(span);
+    Answered { status, error_type, span: span_context }
+}
+
+/// Every metric of the invocation, recorded after the response: only flushes read them, between invocations.
+fn record_metrics(
+    telemetry: &Telemetry,
+    request: Option<&HttpRequest>,
+    answered: &Answered,
+    duration: Duration,
+    init_duration: Option<Duration>,
+) {
+    let Answered { status, error_type, span } = answered;
+    let trigger = if request.is_some() { Trigger::Http } else { Trigger::Other };
+    if let Some(init_duration) = init_duration {
+        metrics::coldstart(trigger, init_duration);
+    }
+    if let Some(request) = request {
+        let route = request.route.as_deref();
+        metrics::request_duration(&request.method, route, *status, error_type.as_deref(), duration);
+        let mut series = vec![Attribute::Text(HTTP_REQUEST_METHOD, &request.method)];
+        series.extend(route.map(|route| Attribute::Text(HTTP_ROUTE, route)));
+        series.extend(status.map(|status| Attribute::Int(HTTP_RESPONSE_STATUS_CODE, i64::from(status))));
+        series.extend(error_type.as_deref().map(|error| Attribute::Text(ERROR_TYPE, error)));
+        telemetry.exemplar(&series, duration, span);
+    }
+    metrics::invocation(trigger, request.map(|request| request.method.as_str()), error_type.as_deref());
 }
 
 #[cfg(test)]

@@ -103,13 +103,16 @@ pub fn format(
 }
 
 /// The variables that point a function's exports at `endpoint`, over the protocol it serves. Metrics the variables
-/// send elsewhere keep going there, over their protocol.
+/// send elsewhere keep going there, over their protocol. The function exports its spans after every invocation (the
+/// lambda-otel library paces dense invocations' exports to save billed time, which locally costs nothing and would
+/// leave a request's tree without its function until a later request).
 pub fn function_environment(endpoint: &str, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
     let variables = Variables::new(&lookup);
     let mut environment = vec![
         (ENDPOINT.to_string(), endpoint.to_string()),
         (PROTOCOL.to_string(), HTTP_PROTOBUF.to_string()),
         (TRACES_PROTOCOL.to_string(), HTTP_PROTOBUF.to_string()),
+        ("LAMBDA_OTEL_EXPORT_INTERVAL_MS".to_string(), "0".to_string()),
     ];
     let metrics_protocol = match variables.get(METRICS_ENDPOINT) {
         Some(_) => variables.get(METRICS_PROTOCOL).or_else(|| variables.get(PROTOCOL)),

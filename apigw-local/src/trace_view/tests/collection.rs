@@ -50,6 +50,8 @@ fn functions_export_here_over_http_except_metrics_sent_elsewhere() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_string(), endpoint.to_string()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL".to_string(), "http/protobuf".to_string()),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL".to_string(), "http/protobuf".to_string()),
+            // Every invocation's spans at once, so that each request's tree is whole when it is shown.
+            ("LAMBDA_OTEL_EXPORT_INTERVAL_MS".to_string(), "0".to_string()),
         ];
         expected.extend(
             metrics_protocol.map(|protocol| ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL".to_string(), protocol.to_string())),
