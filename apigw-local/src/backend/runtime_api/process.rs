@@ -113,13 +113,14 @@ impl<'a> Process<'a> {
         }
     }
 
-    /// The runtime waits in `/next` with no invocation in hand, and every `INVOKE` subscriber is back in
-    /// `event/next`.
+    /// The runtime waits in `/next` with no invocation in hand, and every extension waits in `event/next`: as on
+    /// Lambda, whose init phase ends only when the runtime and every registered extension have asked for their next
+    /// event, whatever they subscribed to. One that subscribed to `SHUTDOWN` only then stays waiting; an `INVOKE`
+    /// subscriber comes back after each event.
     fn ready_for_an_event(&self) -> bool {
         let extensions_ready = self
             .extensions
             .iter()
-            .filter(|extension| extension.invoke)
             .all(|extension| self.waiting_extensions.iter().any(|waiting| waiting.extension.id == extension.id));
         self.waiting_runtime.is_some() && self.in_flight.is_none() && extensions_ready
     }
