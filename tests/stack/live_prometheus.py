@@ -540,8 +540,27 @@ def describe(result: list[dict], limit: int = 6) -> str:
     return "; ".join(parts) + more
 
 
+def collector_names() -> tuple[set[str], str]:
+    """The series names the pinned collector makes that a dashboard may select: its own (as scraped, from the recorded
+    evidence) and its span metrics (the connector's OTLP metrics, named here by Prometheus 3.13.1's rules)."""
+    import collector_evidence
+    compose = yaml.safe_load(COMPOSE.read_text())
+    version = collector_evidence.image_version(compose["services"]["otel-collector"]["image"])
+    evidence = collector_evidence.load(collector_evidence.evidence_path(version))
+    config = yaml.safe_load((ROOT / "deploy" / "otel-collector" / "config.yaml").read_text())
+    connector = next((c for key, c in (config.get("connectors") or {}).items() if key.split("/")[0] in ("span_metrics", "spanmetrics")), None)
+    names = set(evidence.own)
+    for metric in collector_evidence.span_metric_streams(evidence, connector)[0]:
+        kind = {"histogram": pt.HISTOGRAM, "gauge": pt.GAUGE, "exponential_histogram": pt.EXPONENTIAL_HISTOGRAM,
+                "summary": pt.SUMMARY}.get(metric.kind, pt.MONOTONIC_COUNTER if metric.monotonic else pt.NON_MONOTONIC_COUNTER)
+        base = pt.metric_name(metric.name, metric.unit, kind)
+        names |= {base + suffix for suffix in ("_bucket", "_sum", "_count")} if kind == pt.HISTOGRAM else {base}
+    return names, evidence.path.name
+
+
 def run(args) -> int:
     report = Report()
+    known_collector_names, evidence_file = collector_names()
     workdir = Path(tempfile.mkdtemp(prefix="live-prometheus-"))
     config = yaml.safe_load(PROM_CONFIG.read_text())
     settings = pt.Settings.from_otlp_config(config.get("otlp"))
@@ -677,6 +696,7 @@ def run(args) -> int:
                     f"function p50/p99 {quantile(fn_window, .5) * 1e3:.3f}/{quantile(fn_window, .99) * 1e3:.3f} ms ({len(fn_window)} log lines), "
                     f"gateway {quantile(gw_window, .5) * 1e3:.3f}/{quantile(gw_window, .99) * 1e3:.3f} ms ({len(gw_window)} access log lines), "
                     f"client round trip {quantile(rtt_window, .5) * 1e3:.3f}/{quantile(rtt_window, .99) * 1e3:.3f} ms")
+        methods = {r["method"] for r in sent}
         expected_rate = {m: sum(1 for r in in_window if r["method"] == m) / RATE_WINDOW for m in methods}
         total_rate = len(in_window) / RATE_WINDOW
 
@@ -709,9 +729,14 @@ def run(args) -> int:
                 nonzero = any(float(v[1]) != 0 and math.isfinite(float(v[1])) for s in over for v in s["values"])
                 report.line(f"    {target.get('refId')}: mid {describe(at_mid)} | end {describe(at_end)} | moved: {'yes' if nonzero else 'no'}")
                 if collector_only:
-                    expected_here = "up=0 (nothing listens)" if "up" in names and not any(COLLECTOR_ONLY.match(n) for n in names) else "no data"
-                    report.line(f"         collector-only series ({', '.join(sorted(names))}): the real collector makes them; "
-                                f"names checked against tests/stack/fixtures/collector-0.159.0-metric-names.json (stackcheck dashboards); here: {expected_here}")
+                    only_up = names == {"up"}
+                    report.line(f"         only the real collector makes {', '.join(sorted(names))}: "
+                                + ("here up{job=\"otel-collector\"} = 0 (the scrape target is a closed port)" if only_up else "no data here"))
+                    unknown = sorted(n for n in names if n != "up" and n not in known_collector_names)
+                    report.check(not unknown, f"{target.get('refId')}: the collector series it selects are the pinned collector's "
+                                 f"(by name, {evidence_file} and the span_metrics connector)", f"unknown: {unknown}" if unknown else "")
+                    report.check(bool(at_end) == only_up, f"{target.get('refId')}: "
+                                 + ("up is 0" if only_up else "no data without the collector"), describe(at_end))
                     continue
                 app_panel = True
                 moved = moved or nonzero
