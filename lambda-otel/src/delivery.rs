@@ -202,7 +202,7 @@ where
         let new = self.starts.lock().unwrap_or_else(PoisonError::into_inner).add_zero_points(&mut request);
         Box::pin(async move {
             self.metrics.export(request).await.map_err(|error| OTelSdkError::InternalFailure(error.to_string()))?;
-            self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new);
+            self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new, SystemTime::now());
             Ok(())
         })
     }

@@ -26,8 +26,9 @@ pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_millis(1000)
 /// a quarter of the buffer, so that a burst never fills it between exports.
 pub(crate) const DEFAULT_EXPORT_BATCH: usize = SPAN_BUFFER_CAPACITY / 4;
 
-/// How often metrics go out while invocations come densely, unless `LAMBDA_OTEL_METRICS_INTERVAL_MS` says otherwise.
-pub(crate) const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_millis(10_000);
+/// How often metrics go out while invocations come densely, unless `LAMBDA_OTEL_METRICS_INTERVAL_MS` says otherwise:
+/// as often as spans, so that an environment that crashes (and has no SHUTDOWN flush) loses at most a second of counts.
+pub(crate) const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// Names a service whose function name is unknown too (a local run without Lambda's variables), as the
 /// OpenTelemetry resource specification asks.

@@ -6,8 +6,10 @@
 //! the first export vanishes: cold starts never show, and every new environment loses its first requests. (Prometheus 3
 //! can instead insert a zero at the OTLP start time with its `created-timestamp-zero-ingestion` feature, but neither
 //! remote write 1.0 nor the Prometheus of every user does.) So the first time a cumulative series is exported, a zero
-//! point goes before it, stamped at the series' start (at least a millisecond before the real point: Prometheus keeps
-//! one sample per millisecond).
+//! point goes before it, stamped when the previous export went out (or at the process's start, before the first one):
+//! the series was not there then, and a `rate()` window that holds the real point holds that moment too, which a zero
+//! at the process's start, minutes earlier, would miss. It is at least a millisecond before the real point:
+//! Prometheus keeps one sample per millisecond.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,7 +26,10 @@ const MILLISECOND: u64 = 1_000_000;
 #[derive(Debug)]
 pub struct SeriesStarts {
     seen: HashSet<(String, String)>,
+    /// The process's start: every point's start time.
     since: u64,
+    /// When the last export went out: a new series' zero point.
+    last_export: u64,
 }
 
 /// The series a request starts, to be marked as exported once it was.
@@ -36,7 +41,8 @@ impl SeriesStarts {
     /// Series whose counting began at `since` (the process's start).
     pub fn new(since: SystemTime) -> Self {
         let since = since.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
-        SeriesStarts { seen: HashSet::new(), since: u64::try_from(since).unwrap_or(u64::MAX) }
+        let since = u64::try_from(since).unwrap_or(u64::MAX);
+        SeriesStarts { seen: HashSet::new(), since, last_export: since }
     }
 
     /// Puts a zero point before the first point of every cumulative sum and histogram series not yet exported in
@@ -62,21 +68,24 @@ impl SeriesStarts {
         new
     }
 
-    /// Marks the series `new` started as exported: no more zeros for them.
-    pub fn exported(&mut self, new: NewSeries) {
+    /// Marks the series `new` started as exported, in a request sent at `at`: no more zeros for them, and a series
+    /// that first appears later starts at `at`.
+    pub fn exported(&mut self, new: NewSeries, at: SystemTime) {
         self.seen.extend(new.0);
+        let at = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
+        self.last_export = self.last_export.max(u64::try_from(at).unwrap_or(u64::MAX));
     }
 
     fn with_zeros<P: Point>(&self, name: &str, points: Vec<P>, zero: fn(&P) -> P, new: &mut NewSeries) -> Vec<P> {
         let mut with_zeros = Vec::with_capacity(points.len());
         for mut point in points {
-            let start = self.since.min(point.time().saturating_sub(MILLISECOND));
-            point.set_start(start);
+            let a_millisecond_before = point.time().saturating_sub(MILLISECOND);
+            point.set_start(self.since.min(a_millisecond_before));
             let series = (name.to_string(), series_key(point.attributes()));
             if !self.seen.contains(&series) && !new.0.contains(&series) {
                 new.0.push(series);
                 let mut first = zero(&point);
-                first.set_time(start);
+                first.set_time(self.last_export.min(a_millisecond_before));
                 with_zeros.push(first);
             }
             with_zeros.push(point);

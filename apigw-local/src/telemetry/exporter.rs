@@ -193,7 +193,7 @@ impl PushMetricExporter for MetricsExporter {
         let result = self.runtime.run(self.client.export(request)).await;
         let result = match result {
             Ok(()) => {
-                self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new);
+                self.starts.lock().unwrap_or_else(PoisonError::into_inner).exported(new, SystemTime::now());
                 Ok(())
             }
             Err(error) => Err(OTelSdkError::InternalFailure(error.to_string())),

@@ -77,7 +77,7 @@ fn the_first_export_of_each_cumulative_series_starts_with_a_zero_at_the_series_s
     let mut again = request(time, AggregationTemporality::Cumulative);
     let _ = starts.add_zero_points(&mut again);
     assert_eq!(again, first, "until the first request got through, the zeros go with every retry");
-    starts.exported(new);
+    starts.exported(new, UNIX_EPOCH + Duration::from_nanos(time));
 
     let Some(Data::Sum(sum)) = &metrics(&first)[0].data else { panic!() };
     let values: Vec<_> = sum.data_points.iter().map(|point| (point.time_unix_nano, point.value)).collect();
@@ -103,9 +103,24 @@ fn the_first_export_of_each_cumulative_series_starts_with_a_zero_at_the_series_s
     assert_eq!(gauge.data_points.len(), 1, "a gauge has no baseline to miss");
 
     let mut second = request(time + 1000 * MILLISECOND, AggregationTemporality::Cumulative);
-    starts.exported(starts.add_zero_points(&mut second));
+    let new = starts.add_zero_points(&mut second);
+    starts.exported(new, UNIX_EPOCH + Duration::from_nanos(time + 1000 * MILLISECOND));
     let Some(Data::Sum(sum)) = &metrics(&second)[0].data else { panic!() };
     assert_eq!(sum.data_points.len(), 2, "a zero only before a series' first point");
+    assert!(sum.data_points.iter().all(|point| point.start_time_unix_nano == SINCE), "the series' start stays");
+
+    // A series that first appears later starts when the previous export went out, not at the process's start.
+    let later = time + 5000 * MILLISECOND;
+    let mut third = request(later, AggregationTemporality::Cumulative);
+    if let Some(Data::Sum(sum)) = &mut third.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        sum.data_points.push(count("PATCH", 1, later));
+    }
+    let _ = starts.add_zero_points(&mut third);
+    let Some(Data::Sum(sum)) = &metrics(&third)[0].data else { panic!() };
+    let patch: Vec<_> =
+        sum.data_points.iter().filter(|point| series_key(&point.attributes).contains("PATCH")).collect();
+    let times: Vec<u64> = patch.iter().map(|point| point.time_unix_nano).collect();
+    assert_eq!(times, [time + 1000 * MILLISECOND, later], "zero at the previous export, then the point");
 }
 
 #[test]
