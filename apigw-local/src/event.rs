@@ -108,6 +108,8 @@ pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &Reques
         "domainPrefix": domain_prefix(&domain_name),
         "extendedRequestId": meta.extended_request_id,
         "httpMethod": request.method,
+        // Exactly the keys AWS sends when the API has no mutual TLS, which is never the case here: `clientCert` comes
+        // only with it (docs/apigw-conformance.md, item 33).
         "identity": {
             "accessKey": null,
             "accountId": null,
@@ -121,7 +123,6 @@ pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &Reques
             "user": null,
             "userAgent": last_value(&headers, "User-Agent"),
             "userArn": null,
-            "clientCert": null,
         },
         "path": format!("/{}{}", api.stage, route.path),
         "protocol": if request.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" },
@@ -638,7 +639,6 @@ mod tests {
                 "user": null,
                 "userAgent": "curl/8.5.0",
                 "userArn": null,
-                "clientCert": null,
             },
             "path": "/test/helloworld",
             "protocol": "HTTP/1.1",
