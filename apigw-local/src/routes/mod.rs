@@ -15,7 +15,7 @@ mod tests;
 use std::fmt;
 use std::path::Path;
 
-pub use openapi::{RouteFile, RouteFileError};
+pub use openapi::{RouteFile, RouteFileError, RouteFileErrorKind};
 pub use resource::{PathPart, ResourcePath};
 
 /// The methods API Gateway's `ANY` stands for.
