@@ -77,7 +77,7 @@ impl ResourcePath {
     /// The specificity, compared part by part from the left (lower is more specific). Among the resources that match
     /// one request path, the smallest key is the one API Gateway's resource tree picks: it tries a static child
     /// before the variable one at each level (only one variable child is allowed per parent, see
-    /// [`Self::variable_child_of`]).
+    /// [`Self::variable_children`]).
     pub(super) fn specificity(&self) -> Vec<u8> {
         self.parts.iter().map(PathPart::rank).collect()
     }
