@@ -22,10 +22,16 @@ pub struct Args {
     #[arg(long, env = "APIGW_LOCAL_STAGE", default_value = "test", value_parser = parse_stage)]
     pub stage: String,
 
-    /// A resource and its method, `METHOD /path` (METHOD: ANY, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT).
-    /// Repeat the flag, or separate with commas in the environment variable.
-    #[arg(long = "route", env = "APIGW_LOCAL_ROUTES", value_delimiter = ',', default_value = "ANY /helloworld")]
+    /// A resource and its method, `METHOD /path` (METHOD: ANY, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT; the
+    /// path may hold variables, `/users/{id}`, and end in a greedy one, `/files/{proxy+}`). Repeat the flag, or
+    /// separate with commas in the environment variable. Without routes here or in --routes-file: ANY /helloworld.
+    #[arg(long = "route", env = "APIGW_LOCAL_ROUTES", value_delimiter = ',')]
     pub routes: Vec<Route>,
+
+    /// An OpenAPI document (JSON), as API Gateway imports and exports it: each operation with an
+    /// x-amazon-apigateway-integration of type aws_proxy is a route, besides those of --route.
+    #[arg(long, env = "APIGW_LOCAL_ROUTES_FILE")]
+    pub routes_file: Option<PathBuf>,
 
     /// Back end 1: host the Lambda Runtime API here and run this `bootstrap` executable as the function.
     #[arg(long, env = "APIGW_LOCAL_FUNCTION")]
@@ -130,7 +136,8 @@ mod tests {
         let args = parse(&["--function", "bootstrap"]).unwrap();
         assert_eq!(args.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(args.stage, "test");
-        assert_eq!(args.routes, vec!["ANY /helloworld".parse::<Route>().unwrap()]);
+        assert_eq!(args.routes, [], "the tutorial's route is the default of crate::routes::configured_routes");
+        assert_eq!(args.routes_file, None);
         assert_eq!(args.concurrency, 1);
         assert_eq!(args.timeout, Duration::from_secs(29));
         assert_eq!(args.function_name, "GetStartedLambdaProxyIntegration");
@@ -151,6 +158,8 @@ mod tests {
             &["--function", "b", "--concurrency", "0"][..],
             &["--function", "b", "--stage", "a/b"],
             &["--function", "b", "--route", "TRACE /x"],
+            &["--function", "b", "--route", "GET /{proxy+}/x"],
+            &["--function", "b", "--route", "GET /a b"],
             &["--function", "b", "--timeout", "10ms"],
             &["--function", "b", "--timeout", "3h"],
             &["--function", "b", "--listen", "localhost"],
@@ -162,9 +171,22 @@ mod tests {
 
     #[test]
     fn routes_and_durations_parse() {
-        let args =
-            parse(&["--function", "b", "--route", "GET /a", "--route", "POST /b", "--timeout", "500ms"]).unwrap();
-        assert_eq!(args.routes.len(), 2);
+        let args = parse(&[
+            "--function",
+            "b",
+            "--route",
+            "GET /a",
+            "--route",
+            "POST /users/{id}",
+            "--routes-file",
+            "api.json",
+            "--timeout",
+            "500ms",
+        ])
+        .unwrap();
+        let routes: Vec<String> = args.routes.iter().map(ToString::to_string).collect();
+        assert_eq!(routes, ["GET /a", "POST /users/{id}"]);
+        assert_eq!(args.routes_file, Some(PathBuf::from("api.json")));
         assert_eq!(args.timeout, Duration::from_millis(500));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));

@@ -108,6 +108,8 @@ pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &Reques
         "domainPrefix": domain_prefix(&domain_name),
         "extendedRequestId": meta.extended_request_id,
         "httpMethod": request.method,
+        // Exactly the keys AWS sends when the API has no mutual TLS, which is never the case here: `clientCert` comes
+        // only with it (docs/apigw-conformance.md, item 33).
         "identity": {
             "accessKey": null,
             "accountId": null,
@@ -121,32 +123,40 @@ pub fn build(request: &Request, route: &RouteMatch<'_>, api: &Api, meta: &Reques
             "user": null,
             "userAgent": last_value(&headers, "User-Agent"),
             "userArn": null,
-            "clientCert": null,
         },
-        "path": format!("/{}{}", api.stage, route.path),
+        "path": format!("/{}{}", api.stage, route.stage_path),
         "protocol": if request.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" },
         "requestId": meta.request_id,
         "requestTime": format_request_time(received.as_secs()),
         "requestTimeEpoch": u64::try_from(received.as_millis()).unwrap_or(u64::MAX),
-        "resourceId": route.route.resource_id,
-        "resourcePath": route.route.resource,
+        "resourceId": route.route.resource_id(),
+        "resourcePath": route.route.resource(),
         "stage": api.stage,
     });
 
     json!({
-        "resource": route.route.resource,
+        "resource": route.route.resource(),
         "path": route.path,
         "httpMethod": request.method,
         "headers": single_value_map(&headers),
         "multiValueHeaders": multi_value_map(&headers),
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": null,
+        "pathParameters": path_parameters(&route.parameters),
         "stageVariables": null,
         "requestContext": request_context,
         "body": body,
         "isBase64Encoded": is_base64_encoded,
     })
+}
+
+/// `pathParameters`: the matched resource's variables with their values as sent, or null when it has none
+/// (docs/apigw-conformance.md, items 9 and 29).
+fn path_parameters(parameters: &[(&str, &str)]) -> Value {
+    if parameters.is_empty() {
+        return Value::Null;
+    }
+    Value::Object(parameters.iter().map(|(name, value)| ((*name).to_string(), Value::from(*value))).collect())
 }
 
 /// Whether a media type (a `Content-Type` or one `Accept` entry; parameters such as `charset` ignored) is one of the
@@ -296,6 +306,9 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 #[cfg(test)]
+mod route_tests;
+
+#[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::Duration;
@@ -342,11 +355,11 @@ mod tests {
         "ANY /helloworld".parse().unwrap()
     }
 
-    /// The event for `request`, the stage-relative path being the target's path minus `/test`.
+    /// The event for `request`, routed by the tutorial's table.
     fn event_with(request: &Request, api: &Api, meta: &RequestMeta) -> Value {
-        let route = helloworld();
-        let path = request.target.split(['?', '#']).next().unwrap().strip_prefix("/test").unwrap();
-        build(request, &RouteMatch { route: &route, path }, api, meta)
+        let table = crate::routes::RouteTable::new("test", vec![helloworld()]).unwrap();
+        let route = table.find(&request.method, request.path()).expect("the request reaches /helloworld");
+        build(request, &route, api, meta)
     }
 
     fn event_of(request: &Request) -> Value {
@@ -367,10 +380,7 @@ mod tests {
 
     #[test]
     fn item_04_trailing_slash_is_kept_in_both_paths() {
-        let table = crate::routes::RouteTable { stage: "test".into(), routes: vec![helloworld()] };
-        let request = request("GET", "/test/helloworld/", &[], b"");
-        let found = table.find("GET", "/test/helloworld/").unwrap();
-        let event = build(&request, &found, &api(&[]), &meta());
+        let event = event_of(&request("GET", "/test/helloworld/", &[], b""));
         assert_eq!(event["resource"], "/helloworld");
         assert_eq!(event["path"], "/helloworld/");
         assert_eq!(event["requestContext"]["path"], "/test/helloworld/");
@@ -542,9 +552,9 @@ mod tests {
 
     #[test]
     fn item_10_path_is_not_decoded() {
-        let route = Route { method: "ANY".into(), resource: "/hello%20world".into(), resource_id: "r1".into() };
+        let table = crate::routes::RouteTable::new("test", vec!["ANY /{proxy+}".parse().unwrap()]).unwrap();
         let request = request("GET", "/test/hello%20world?q=a%20b", &[], b"");
-        let event = build(&request, &RouteMatch { route: &route, path: "/hello%20world" }, &api(&[]), &meta());
+        let event = build(&request, &table.find("GET", request.path()).unwrap(), &api(&[]), &meta());
         assert_eq!(event["path"], "/hello%20world");
         assert_eq!(event["requestContext"]["path"], "/test/hello%20world");
         assert_eq!(event["queryStringParameters"]["q"], "a b");
@@ -638,14 +648,13 @@ mod tests {
                 "user": null,
                 "userAgent": "curl/8.5.0",
                 "userArn": null,
-                "clientCert": null,
             },
             "path": "/test/helloworld",
             "protocol": "HTTP/1.1",
             "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
             "requestTime": "20/Mar/2019:20:38:30 +0000",
             "requestTimeEpoch": 1_553_114_310_123_u64,
-            "resourceId": helloworld().resource_id,
+            "resourceId": helloworld().resource_id(),
             "resourcePath": "/helloworld",
             "stage": "test",
         });

@@ -50,7 +50,7 @@ impl<B: Backend> Gateway<B> {
     pub async fn handle(&self, request: &Request, peers: Peers) -> Response {
         let started = Instant::now();
         let route = self.routes.find(&request.method, request.path());
-        let resource = route.as_ref().map(|route| route.route.resource.as_str());
+        let resource = route.as_ref().map(|route| route.route.resource());
         let mut meta = request_meta(peers);
         let span = self.telemetry.request_span(request, resource, peers, &self.api, &meta.request_id);
         meta.trace = span.trace_headers();

@@ -13,7 +13,7 @@ use apigw_local::backend::runtime_api::{FunctionConfig, RuntimeApiHost};
 use apigw_local::config::Args;
 use apigw_local::event::Api;
 use apigw_local::gateway::Gateway;
-use apigw_local::routes::RouteTable;
+use apigw_local::routes::{RouteTable, configured_routes};
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
 use apigw_local::trace_view::LocalCollection;
@@ -51,7 +51,11 @@ const EXIT_FLUSH: Duration = Duration::from_secs(1);
 async fn run(args: Args) -> Result<(), String> {
     let listener = listen(args.listen).map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
-    let routes = RouteTable { stage: args.stage.clone(), routes: args.routes.clone() };
+    let configured = configured_routes(&args.routes, args.routes_file.as_deref()).map_err(|error| error.to_string())?;
+    for skipped in &configured.skipped {
+        message!("not served: {skipped}");
+    }
+    let routes = RouteTable::new(args.stage.clone(), configured.routes).map_err(|error| error.to_string())?;
     let api = Api {
         api_id: args.api_id.clone().unwrap_or_else(Api::random_id),
         account_id: args.account_id.clone(),
@@ -66,8 +70,8 @@ async fn run(args: Args) -> Result<(), String> {
         Some(view) => Telemetry::shown_here(function, view.gateway_spans()),
         None => Telemetry::from_env(function),
     };
-    for route in &routes.routes {
-        message!("{} http://{address}/{}{}", route.method, routes.stage, route.resource);
+    for route in routes.routes() {
+        message!("{} http://{address}/{}{}", route.method(), routes.stage(), route.resource());
     }
     if let Some(executable) = args.function.clone() {
         let config = FunctionConfig {

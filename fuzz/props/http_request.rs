@@ -52,10 +52,11 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a current-thread runtime builds")
 });
 
-/// The tutorial's stage and resource.
-static ROUTES: LazyLock<RouteTable> = LazyLock::new(|| RouteTable {
-    stage: "test".into(),
-    routes: vec!["ANY /helloworld".parse().expect("a valid route")],
+/// The tutorial's stage and resource, and resources with path variables so that fuzzed paths reach them too.
+static ROUTES: LazyLock<RouteTable> = LazyLock::new(|| {
+    let routes = ["ANY /helloworld", "GET /users/{id}", "ANY /files/{proxy+}"];
+    RouteTable::new("test", routes.iter().map(|route| route.parse().expect("a valid route")).collect())
+        .expect("a valid table")
 });
 
 /// Reads `data` as what one client sent on one connection, and checks every request the function would get.
@@ -113,6 +114,7 @@ fn check_event(request: &Request) {
     assert_eq!(serde_json::from_str::<Value>(&text).expect("the event parses back"), event, "round trip");
 
     assert_eq!(event["httpMethod"], request.method.as_str());
+    check_path(request, &event);
     check_maps(&event["headers"], &event["multiValueHeaders"]);
     check_maps(&event["queryStringParameters"], &event["multiValueQueryStringParameters"]);
     let headers = event["headers"].as_object().expect("the gateway always adds headers");
@@ -133,6 +135,22 @@ fn check_event(request: &Request) {
         other => panic!("body and isBase64Encoded {other:?}"),
     };
     assert_eq!(body, request.body, "the event's body is not the request's");
+}
+
+/// The paths are the request's (only the slashes before the stage dropped, and those after it collapsed in `path`),
+/// and every path parameter is a piece of `path`, as sent.
+fn check_path(request: &Request, event: &Value) {
+    let context_path = event["requestContext"]["path"].as_str().expect("requestContext.path is text");
+    assert_eq!(context_path.trim_start_matches('/'), request.path().trim_start_matches('/'), "requestContext.path");
+    let path = event["path"].as_str().expect("path is text");
+    assert!(path.starts_with('/') && !path.starts_with("//"), "path {path:?}");
+    assert!(context_path.ends_with(path.trim_start_matches('/')), "path {path:?} in {context_path:?}");
+    if let Some(parameters) = event["pathParameters"].as_object() {
+        for (name, value) in parameters {
+            let value = value.as_str().expect("path parameters are text");
+            assert!(!value.is_empty() && path.contains(value), "{name}: {value:?} is not in {path:?}");
+        }
+    }
 }
 
 /// A single-value map and its multi-value map (headers or query): both null, or the same names with the last of the
