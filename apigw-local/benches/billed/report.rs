@@ -179,12 +179,13 @@ fn cold_table(text: &mut String, setup: &Setup, sizes: &Sizes, shares: &[Share])
 
 fn targets(text: &mut String, setup: &Setup, shares: &[Share]) {
     let _ = writeln!(text, "### Targets\n\n| target | measured | met? |\n|---|---:|---|");
-    let mut verdict = |target: String, measured: String, value: f64, limit: f64, below: bool| {
+    // `unit` is that of `value` and `limit` ("ms" or "×").
+    let mut verdict = |target: String, measured: String, value: f64, limit: f64, below: bool, unit: &str| {
         let met = if below { value < limit } else { value <= limit };
         let met = if met {
             "yes".to_string()
         } else {
-            format!("**no**: {:.2} over ({:.2}× the target)", value - limit, value / limit)
+            format!("**no**: {:.2}{unit} over ({:.2}× the target)", value - limit, value / limit)
         };
         let _ = writeln!(text, "| {target} | {measured} | {met} |");
     };
@@ -204,6 +205,7 @@ fn targets(text: &mut String, setup: &Setup, shares: &[Share]) {
                 added,
                 limit,
                 false,
+                " ms",
             );
         }
         for peer in [Subject::RuntimeLayer, Subject::OtelLite] {
@@ -214,24 +216,27 @@ fn targets(text: &mut String, setup: &Setup, shares: &[Share]) {
                 on.billed_mean(),
                 theirs.billed_mean(),
                 true,
+                " ms",
             );
         }
         let (Some(cold_off), Some(cold_on)) = (share.cold(Subject::Off), share.cold(Subject::On)) else { continue };
         let (on_p50, off_p50) = (percentile(&cold_on.to_response, 50.0), percentile(&cold_off.to_response, 50.0));
         let ratio = on_p50.as_secs_f64() / off_p50.as_secs_f64();
         verdict(
-            format!("cold start, telemetry on ≤ 1.2× off at {mb} MB (spawn → first response, p50)"),
+            format!("cold start, telemetry on ≤ 1.2× off at {mb} MB (program start → first response, p50)"),
             format!("{ratio:.2}× ({} vs {} ms)", ms(on_p50), ms(off_p50)),
             ratio,
             1.2,
             false,
+            "×",
         );
         verdict(
-            format!("cold start, telemetry on < 5 ms at {mb} MB (spawn → first response, p50)"),
+            format!("cold start, telemetry on < 5 ms at {mb} MB (program start → first response, p50)"),
             format!("{} ms", ms(on_p50)),
             on_p50.as_secs_f64() * 1000.0,
             5.0,
             true,
+            " ms",
         );
     }
     text.push('\n');
