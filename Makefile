@@ -5,7 +5,7 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test test-rust test-terraform test-stack lint tools prometheus bench bench-tools fuzz fuzz-smoke clean
+.PHONY: run build test test-rust test-terraform test-stack lint tools prometheus bench bench-tools bench-peers bench-billed fuzz fuzz-smoke clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
@@ -36,6 +36,7 @@ prometheus:
 
 lint:
 	cargo fmt --all -- --check
+	cargo fmt --all --manifest-path apigw-local/benches/peer/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## Test tools that are not Rust crates, pinned, in a venv of their own: cargo-lambda's Runtime API and rotel's OTLP
@@ -75,16 +76,19 @@ $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION): | $(VENV)/bin/python
 ## release `bootstrap`, telemetry off vs on (healthy, refusing, hanging and slow collector), side by side with the
 ## Python peer and a null function (benches/invocation.rs); then requests/s and latency through apigw-local under wrk,
 ## and cargo-lambda's emulator as a peer host (benches/end_to_end.rs); then what one log line costs, logs.rs's
-## formatter against maintained ones (lambda-otel/benches/log_line.rs). INVOCATIONS, COLD_STARTS,
-## FOOTPRINT_INVOCATIONS, WRK_SECONDS, LOG_LINE_ROUNDS and CALLGRIND_LINES change the sample sizes. The analysis
-## written below the results (from its `<!-- analysis` marker line on) is kept from one run to the next.
+## formatter against maintained ones (lambda-otel/benches/log_line.rs); then billed time, latency, CPU and
+## instructions per invocation and cold starts under Lambda's CPU share of 128, 512 and 1,769 MB, telemetry off and
+## on, side by side with other OpenTelemetry integrations for Lambda and the Python peer (benches/billed/, see
+## bench-billed). INVOCATIONS, COLD_STARTS, FOOTPRINT_INVOCATIONS, WRK_SECONDS, LOG_LINE_ROUNDS, CALLGRIND_LINES and
+## the BILLED_* below change the sample sizes. The analysis written below the results (from its `<!-- analysis`
+## marker line on) is kept from one run to the next.
 INVOCATIONS ?= 2000
 COLD_STARTS ?= 50
 FOOTPRINT_INVOCATIONS ?= 10000
 WRK_SECONDS ?= 5
 LOG_LINE_ROUNDS ?= 101
 CALLGRIND_LINES ?= 5000
-bench: build tools bench-tools
+bench: build tools bench-tools bench-peers
 	cargo build --release --locked -p apigw-local --example null_function
 	INVOCATIONS=$(INVOCATIONS) COLD_STARTS=$(COLD_STARTS) FOOTPRINT_INVOCATIONS=$(FOOTPRINT_INVOCATIONS) \
 		BOOTSTRAP=$(CURDIR)/target/release/bootstrap NULL_FUNCTION=$(CURDIR)/target/release/examples/null_function \
@@ -95,8 +99,39 @@ bench: build tools bench-tools
 		cargo bench --locked -p apigw-local --bench end_to_end >> BENCHMARKS.md.new
 	LOG_LINE_ROUNDS=$(LOG_LINE_ROUNDS) CALLGRIND_LINES=$(CALLGRIND_LINES) \
 		cargo bench --locked -p lambda-otel --bench log_line >> BENCHMARKS.md.new
+	$(BILLED_ENV) cargo bench --locked -p apigw-local --bench billed >> BENCHMARKS.md.new
 	if [ -f BENCHMARKS.md ]; then sed -n '/^<!-- analysis/,$$p' BENCHMARKS.md >> BENCHMARKS.md.new; fi
 	mv BENCHMARKS.md.new BENCHMARKS.md
+
+## The billed-time section alone, spliced into BENCHMARKS.md in place of the last one (scripts/splice-billed.sh), the
+## rest of the file kept: about 4 minutes with the defaults. Each function process runs under a cgroup v1 CPU quota of
+## 100,000 µs × MB / 1,769 per 100,000 µs, as Lambda gives CPU in proportion to memory; it needs root and the cpu and
+## cpuacct controllers, and stops with an error without them. BILLED_SECONDS measured per row and share (by time:
+## the quota is granted per period), BILLED_COLD_STARTS per function and share, BILLED_CALLGRIND invocations counted
+## by callgrind (0: none), BILLED_SHARES (MB) and BILLED_ROWS (off,on,runtime-layer,otel-lite,python) choose what
+## runs. To compare telemetry on with off at 128 MB alone in about 15 s, without touching BENCHMARKS.md:
+##   BILLED_SHARES=128 BILLED_ROWS=off,on BILLED_COLD_STARTS=5 BILLED_CALLGRIND=0 cargo bench -p apigw-local --bench billed
+## (after `make build`; the peers only when their rows are asked for: `make bench-peers`.)
+BILLED_SECONDS ?= 4
+BILLED_COLD_STARTS ?= 20
+BILLED_CALLGRIND ?= 200
+BILLED_SHARES ?= 128,512,1769
+BILLED_ROWS ?= off,on,runtime-layer,otel-lite,python
+BILLED_ENV = BILLED_SECONDS=$(BILLED_SECONDS) BILLED_COLD_STARTS=$(BILLED_COLD_STARTS) \
+	BILLED_CALLGRIND=$(BILLED_CALLGRIND) BILLED_SHARES=$(BILLED_SHARES) BILLED_ROWS=$(BILLED_ROWS) \
+	BOOTSTRAP=$(CURDIR)/target/release/bootstrap PEER_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	PEER_RUNTIME_LAYER=$(CURDIR)/target/peers/release/peer-runtime-layer \
+	PEER_OTEL_LITE=$(CURDIR)/target/peers/release/peer-otel-lite
+bench-billed: build bench-peers $(VENV)/.awslambdaric-$(AWSLAMBDARIC_VERSION)
+	@command -v valgrind >/dev/null 2>&1 || apt-get install -y -qq valgrind || { echo "the bench needs valgrind: apt-get install valgrind" >&2; exit 1; }
+	$(BILLED_ENV) cargo bench --locked -p apigw-local --bench billed > BENCHMARKS.billed.new
+	scripts/splice-billed.sh BENCHMARKS.md < BENCHMARKS.billed.new
+	rm BENCHMARKS.billed.new
+
+## The billed-time section's Rust peers (apigw-local/benches/peer/: a Cargo workspace and lock file of their own),
+## built with bootstrap's release profile.
+bench-peers:
+	cargo build --release --locked --manifest-path apigw-local/benches/peer/Cargo.toml --target-dir target/peers
 
 ## Fuzz every target of fuzz/ (cargo-fuzz, nightly) for FUZZ_SECONDS each; fuzz-smoke is CI's short run.
 FUZZ_SECONDS ?= 600

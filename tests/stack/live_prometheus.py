@@ -852,8 +852,9 @@ def panel_checks(report: Report, prometheus: Prometheus, panel: dict, run_second
     elif title == "Cold-start ratio" and panel.get("type") == "stat":
         got = values(prometheus.query(exprs["A"], t_end))
         want = len(ctx["environments"]) / ctx["invocations"]
-        report.check(len(got) == 1 and abs(got[0] - want) <= 1e-9 + 0.01 * want,
-                     "Cold-start ratio (stat) = environments started / invocations",
+        # Within 5%: the counts are exact (checked above), but increase() extrapolates each series to the window's edges.
+        report.check(len(got) == 1 and abs(got[0] - want) <= 1e-9 + 0.05 * want,
+                     "Cold-start ratio (stat) = environments started / invocations (within 5%)",
                      f"{got} vs {len(ctx['environments'])}/{ctx['invocations']} = {want:.4f}")
     elif title == "Init duration per execution environment":
         got = values(prometheus.query(exprs["A"], t_end))

@@ -185,11 +185,26 @@ pub(crate) struct Function {
     pub env: Vec<(String, String)>,
     /// Copy the function's stdout and stderr to the test's stderr (they are kept either way).
     pub echo_output: bool,
+    /// `cgroup.procs` files the process moves itself into before it execs the function, so that a control group's
+    /// limits (a CPU quota) hold from the function's first instruction.
+    pub cgroups: Vec<PathBuf>,
 }
 
 impl Function {
     pub(crate) fn new(executable: impl Into<PathBuf>) -> Self {
-        Self { executable: executable.into(), args: Vec::new(), env: Vec::new(), echo_output: true }
+        Self {
+            executable: executable.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            echo_output: true,
+            cgroups: Vec::new(),
+        }
+    }
+
+    /// Runs the function in the control group whose `cgroup.procs` file this is (one per cgroup v1 hierarchy).
+    pub(crate) fn in_cgroup(mut self, procs: impl Into<PathBuf>) -> Self {
+        self.cgroups.push(procs.into());
+        self
     }
 
     /// A command-line argument, for a runtime started through an interpreter.
@@ -256,13 +271,53 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if !self.cgroups.is_empty() {
+            join_cgroups(&mut command, &self.cgroups);
+        }
         let spawned = Instant::now();
         let mut child = command.spawn().unwrap_or_else(|error| panic!("start {}: {error}", self.executable.display()));
+        let execed = Instant::now();
         let output = Arc::new(Mutex::new(Vec::new()));
         let echo = self.echo_output;
         tokio::spawn(keep_lines(child.stdout.take().unwrap(), output.clone(), echo.then_some("stdout")));
         tokio::spawn(keep_lines(child.stderr.take().unwrap(), output.clone(), echo.then_some("stderr")));
-        RuntimeHost { address, state, server, child, output, spawned }
+        RuntimeHost { address, state, server, child, output, spawned, execed }
+    }
+}
+
+/// Has the child write `0` (itself) into each `cgroup.procs` between fork and exec; the spawn fails if it cannot.
+fn join_cgroups(command: &mut Command, files: &[PathBuf]) {
+    use std::os::unix::ffi::OsStrExt as _;
+    // Made before the fork: between fork and exec only async-signal-safe calls are allowed, so no allocation.
+    let paths: Vec<std::ffi::CString> = files
+        .iter()
+        .map(|file| std::ffi::CString::new(file.as_os_str().as_bytes()).expect("a path without NUL"))
+        .collect();
+    let join = move || {
+        for path in &paths {
+            // SAFETY: open, write and close are async-signal-safe; `path` is a NUL-terminated string that lives as
+            // long as the closure, and the one-byte buffer is a static.
+            #[allow(unsafe_code)]
+            let failed = unsafe {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // errno is read before close can change it.
+                let failed = (libc::write(fd, b"0".as_ptr().cast(), 1) != 1).then(std::io::Error::last_os_error);
+                libc::close(fd);
+                failed
+            };
+            if let Some(error) = failed {
+                return Err(error);
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and makes only async-signal-safe system calls (above).
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(join);
     }
 }
 
@@ -284,6 +339,7 @@ pub(crate) struct RuntimeHost {
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
     spawned: Instant,
+    execed: Instant,
 }
 
 impl RuntimeHost {
@@ -369,6 +425,12 @@ impl RuntimeHost {
     /// When the function process was spawned (just before the fork).
     pub(crate) fn spawned(&self) -> Instant {
         self.spawned
+    }
+
+    /// When the function's own program started: spawning returns once the child has exec'd, so the fork and whatever
+    /// the child did before the exec (joining control groups) lie between [`Self::spawned`] and this.
+    pub(crate) fn execed(&self) -> Instant {
+        self.execed
     }
 
     /// Kills the function process (SIGKILL) and waits until it is gone, so that its teardown does not overlap
