@@ -15,7 +15,7 @@
 //! depends on where the run starts and stops in them.
 //!
 //! `BILLED_SECONDS` (default 4, measured per row and share), `BILLED_COLD_STARTS` (20), `BILLED_CALLGRIND` (200, 0
-//! to skip), `BILLED_SHARES` (`128,512,1769`), `BILLED_ROWS` (`off,on,runtime-layer,otel-lite,python`). Prints the
+//! to skip), `BILLED_SHARES` (`128,512,1769`), `BILLED_ROWS` (`off,on,on-every-invocation,runtime-layer,otel-lite,python`). Prints the
 //! section on stdout between `<!-- billed` markers (`make bench-billed` splices it into BENCHMARKS.md), progress on
 //! stderr. Needs root and cgroup v1's `cpu` and `cpuacct` controllers: it stops, loudly, without them.
 
@@ -52,18 +52,28 @@ const GREETING: &str = "Good evening, John of Seattle. Happy Thursday!";
 pub(crate) enum Subject {
     Off,
     On,
+    /// Telemetry on, exported after every invocation: the default pacing's other side of the trade-off.
+    OnEveryInvocation,
     RuntimeLayer,
     OtelLite,
     Python,
 }
 
 impl Subject {
-    const ALL: [Subject; 5] = [Subject::Off, Subject::On, Subject::RuntimeLayer, Subject::OtelLite, Subject::Python];
+    const ALL: [Subject; 6] = [
+        Subject::Off,
+        Subject::On,
+        Subject::OnEveryInvocation,
+        Subject::RuntimeLayer,
+        Subject::OtelLite,
+        Subject::Python,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             Subject::Off => "off",
             Subject::On => "on",
+            Subject::OnEveryInvocation => "on-every-invocation",
             Subject::RuntimeLayer => "runtime-layer",
             Subject::OtelLite => "otel-lite",
             Subject::Python => "python",
@@ -71,7 +81,7 @@ impl Subject {
     }
 
     fn exports(self) -> bool {
-        matches!(self, Subject::On | Subject::RuntimeLayer | Subject::OtelLite)
+        matches!(self, Subject::On | Subject::OnEveryInvocation | Subject::RuntimeLayer | Subject::OtelLite)
     }
 }
 
@@ -112,7 +122,12 @@ impl Setup {
         }
         let peers = "make bench-peers";
         Self {
-            bootstrap: path("BOOTSTRAP", "../target/release/bootstrap", &[Subject::Off, Subject::On], "make build"),
+            bootstrap: path(
+                "BOOTSTRAP",
+                "../target/release/bootstrap",
+                &[Subject::Off, Subject::On, Subject::OnEveryInvocation],
+                "make build",
+            ),
             runtime_layer: path(
                 "PEER_RUNTIME_LAYER",
                 "../target/peers/release/peer-runtime-layer",
@@ -130,7 +145,10 @@ impl Setup {
     fn name(&self, subject: Subject) -> String {
         match subject {
             Subject::Off => "`bootstrap`, telemetry off".to_string(),
-            Subject::On => "`bootstrap`, telemetry on".to_string(),
+            Subject::On => "`bootstrap`, telemetry on (default pacing: spans visible within 1 s)".to_string(),
+            Subject::OnEveryInvocation => {
+                "`bootstrap`, telemetry on, exported after every invocation (spans visible at once)".to_string()
+            }
             Subject::RuntimeLayer => "peer: `lambda_runtime` `OpenTelemetryLayer`".to_string(),
             Subject::OtelLite => "peer: `lambda-otel-lite`".to_string(),
             Subject::Python => format!("peer: {}, no telemetry", self.python_peer),
@@ -141,6 +159,9 @@ impl Setup {
         let function = match subject {
             Subject::Off => Function::new(&self.bootstrap).env("OTEL_SDK_DISABLED", "true"),
             Subject::On => Function::new(&self.bootstrap),
+            Subject::OnEveryInvocation => Function::new(&self.bootstrap)
+                .env("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "0")
+                .env("LAMBDA_OTEL_METRICS_INTERVAL_MS", "0"),
             Subject::RuntimeLayer => Function::new(&self.runtime_layer),
             // Its spans go through its log-level filter, tracing-subscriber's EnvFilter, which lets only ERROR
             // through when neither RUST_LOG nor AWS_LAMBDA_LOG_LEVEL is set: no span would be exported. Lambda sets
@@ -398,7 +419,7 @@ impl Sizes {
             .iter()
             .map(|mb| mb.parse().ok().filter(|mb| (128..=10_240).contains(mb)).expect("BILLED_SHARES: MB of 128-10240"))
             .collect();
-        let subjects = list("BILLED_ROWS", "off,on,runtime-layer,otel-lite,python")
+        let subjects = list("BILLED_ROWS", "off,on,on-every-invocation,runtime-layer,otel-lite,python")
             .iter()
             .map(|key| *Subject::ALL.iter().find(|subject| subject.key() == key).expect("BILLED_ROWS: known rows"))
             .collect();
