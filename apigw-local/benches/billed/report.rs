@@ -41,7 +41,8 @@ pub(crate) fn report(
          repeat from run to run where times on this shared machine do not.\n\
          - **throttled periods**: periods in which the group used up its quota and waited for the next \
          (`cpu.stat` `nr_throttled`).\n\
-         - **spans/invocation**: spans the collector received ÷ invocations served: each exporter delivered \
+         - **spans/invocation**: spans the collector received ÷ invocations served, counted after the function was stopped \
+         with SIGTERM (its last flush included): each exporter delivered \
          everything. `bootstrap` also exports metrics; the peers export spans only (their libraries have no \
          metrics); the Python peer exports nothing.\n\n\
          The peers: the same `handler::handle` (benches/peer/, a Cargo workspace of its own) traced by \

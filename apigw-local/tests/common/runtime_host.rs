@@ -453,6 +453,11 @@ impl RuntimeHost {
     }
 
     /// Waits for the function process to exit.
+    /// Whether the function exited within `timeout` (it is left running if not).
+    pub(crate) async fn exited_within(&mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.child.wait()).await.is_ok()
+    }
+
     pub(crate) async fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.expect("wait for the function"),
