@@ -14,6 +14,8 @@
 //!
 //! Each target of the issue is checked here, and the report says by how much a missed one is missed.
 
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/otlp.rs"]
 mod otlp;
 #[path = "../tests/common/runtime_host.rs"]
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use machine::{command_output, cpu_model};
 use otlp::{Mode, Protocol, Receiver, refusing_endpoint};
 use runtime_host::{Event, Function, RuntimeHost, apigw_event};
 use serde_json::Value;
@@ -414,28 +417,6 @@ fn verdicts(text: &mut String, verdicts: &[Verdict]) {
         let _ = writeln!(text, "| {} | {} | {} |", verdict.target, verdict.measured, verdict.met);
     }
     text.push('\n');
-}
-
-fn command_output(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
 /// Names of an ELF64 little-endian file's sections; `None` if it is not one.

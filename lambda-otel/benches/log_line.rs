@@ -22,12 +22,17 @@
 //! Prints a markdown `##` section on stdout (`make bench` appends it to BENCHMARKS.md), progress on stderr. The bench
 //! profile is the release profile, the one `bootstrap` is built with (fat LTO, one codegen unit).
 
+#[path = "../../apigw-local/benches/common/machine.rs"]
+mod machine;
+
 use std::fmt::Write as _;
 use std::io;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
+
+use machine::{command_output, cpu_model};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -527,28 +532,6 @@ fn count(args: &[String]) {
 // ---------------------------------------------------------------------------------------------------------------
 // Report.
 
-fn command_output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
-}
-
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).filter(|n| *n >= 1).unwrap_or(default)
 }
@@ -633,7 +616,7 @@ fn main() {
         command_output("uname", &["-sr"]),
         command_output("rustc", &["--version"]),
         command_output("git", &["describe", "--always", "--dirty", "--abbrev=7"]),
-        command_output(&valgrind(), &["--version"]),
+        command_output(valgrind(), &["--version"]),
     );
 
     let _ = writeln!(text, "The line each formatter writes, and whether it is the one docs/telemetry.md specifies:\n");

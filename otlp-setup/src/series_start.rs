@@ -102,41 +102,31 @@ trait Point {
     fn attributes(&self) -> &[KeyValue];
 }
 
-impl Point for NumberDataPoint {
-    fn time(&self) -> u64 {
-        self.time_unix_nano
-    }
+/// The two kinds of point carry their times and attributes in fields of the same names.
+macro_rules! point {
+    ($kind:ty) => {
+        impl Point for $kind {
+            fn time(&self) -> u64 {
+                self.time_unix_nano
+            }
 
-    fn set_time(&mut self, time: u64) {
-        self.time_unix_nano = time;
-    }
+            fn set_time(&mut self, time: u64) {
+                self.time_unix_nano = time;
+            }
 
-    fn set_start(&mut self, start: u64) {
-        self.start_time_unix_nano = start;
-    }
+            fn set_start(&mut self, start: u64) {
+                self.start_time_unix_nano = start;
+            }
 
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
+            fn attributes(&self) -> &[KeyValue] {
+                &self.attributes
+            }
+        }
+    };
 }
 
-impl Point for HistogramDataPoint {
-    fn time(&self) -> u64 {
-        self.time_unix_nano
-    }
-
-    fn set_time(&mut self, time: u64) {
-        self.time_unix_nano = time;
-    }
-
-    fn set_start(&mut self, start: u64) {
-        self.start_time_unix_nano = start;
-    }
-
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-}
+point!(NumberDataPoint);
+point!(HistogramDataPoint);
 
 fn number_zero(point: &NumberDataPoint) -> NumberDataPoint {
     let value = match point.value {

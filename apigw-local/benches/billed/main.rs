@@ -19,6 +19,8 @@
 //! section on stdout between `<!-- billed` markers (`make bench-billed` splices it into BENCHMARKS.md), progress on
 //! stderr. Needs root and cgroup v1's `cpu` and `cpuacct` controllers: it stops, loudly, without them.
 
+#[path = "../common/machine.rs"]
+mod machine;
 #[path = "../../tests/common/otlp.rs"]
 mod otlp;
 #[path = "../../tests/common/runtime_host.rs"]
@@ -37,7 +39,8 @@ use runtime_host::{Event, Function, RuntimeHost, apigw_event};
 use serde_json::Value;
 
 use cgroup::{CpuGroup, FULL_CPU_MB};
-use report::{command_output, report};
+use machine::command_output;
+use report::report;
 
 /// A row's measured time runs in this many chunks, the rows' chunks interleaved, so that the machine's drift falls on
 /// all rows alike.

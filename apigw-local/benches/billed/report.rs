@@ -1,9 +1,9 @@
 //! The section of BENCHMARKS.md: one table per share, the cold starts, the targets.
 
 use std::fmt::Write as _;
-use std::process::Command;
 
 use crate::cgroup::{CpuGroup, FULL_CPU_MB, PERIOD_US};
+use crate::machine::{command_output, cpu_model};
 use crate::stats::{ms, percentile};
 use crate::{BASE, ROUNDS, Row, STEADY, Setup, Share, Sizes, Subject};
 
@@ -75,18 +75,18 @@ pub(crate) fn report(
         text,
         "- date: {}\n- machine: {} ({} cores), {}\n- toolchain: {}\n- commit: {}\n- command: `make bench-billed` \
          (BILLED_SECONDS={} BILLED_COLD_STARTS={} BILLED_CALLGRIND={} BILLED_SHARES={} BILLED_ROWS={})\n- {}\n",
-        command_output("date".as_ref(), &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        command_output("uname".as_ref(), &["-sr"]),
-        command_output("rustc".as_ref(), &["--version"]),
-        command_output("git".as_ref(), &["describe", "--always", "--dirty", "--abbrev=7"]),
+        command_output("uname", &["-sr"]),
+        command_output("rustc", &["--version"]),
+        command_output("git", &["describe", "--always", "--dirty", "--abbrev=7"]),
         sizes.seconds,
         sizes.cold_starts,
         sizes.callgrind,
         sizes.shares.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
         sizes.subjects.iter().map(|subject| subject.key()).collect::<Vec<_>>().join(","),
-        command_output(setup.valgrind.as_ref(), &["--version"]),
+        command_output(&setup.valgrind, &["--version"]),
     );
     let instructions = |subject: Subject| counted.iter().find(|(counted, _)| *counted == subject).map(|(_, n)| n);
     for share in shares {
@@ -241,20 +241,4 @@ fn targets(text: &mut String, setup: &Setup, shares: &[Share]) {
         );
     }
     text.push('\n');
-}
-
-pub(crate) fn command_output(program: &std::ffi::OsStr, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|line| line.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim()));
-    model.unwrap_or("unknown CPU").to_string()
 }

@@ -2,27 +2,16 @@
 //! sampler, resource and propagators as [`Telemetry::from_env`], with the view's span processor instead of the OTLP
 //! exporter's batch processor.
 
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use otlp_setup::{OtlpConfig, Variables};
-
-use super::{InvokedFunction, Telemetry, XrayTraceIds, resource};
+use super::{InvokedFunction, Telemetry, config_from_env, provider_builder, resource};
 use crate::trace_view::GatewaySpans;
 
 impl Telemetry {
     /// Tracing whose spans go to the trace view through `spans`, configured otherwise by the `OTEL_*` variables as
     /// [`Telemetry::from_env`] is.
     pub fn shown_here(function: InvokedFunction, spans: GatewaySpans) -> Self {
-        let mut variables = Variables::from_env();
-        let config = OtlpConfig::read(&mut variables);
-        for warning in variables.warnings() {
-            crate::message!("{warning}");
-        }
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(spans)
-            .with_id_generator(XrayTraceIds::default())
-            .with_sampler(config.sampler.to_sdk())
-            .with_resource(resource(&function.region, &config))
-            .build();
+        let config = config_from_env();
+        let provider =
+            provider_builder(&config, resource(&function.region, &config)).with_span_processor(spans).build();
         Self::with_provider(provider, function, config.propagators)
     }
 }

@@ -23,7 +23,7 @@ use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Trace
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider, TracerProviderBuilder};
 use otlp_setup::{Headers, OtlpConfig, Propagator, Variables};
 
 use crate::backend::InvokeError;
@@ -67,11 +67,7 @@ impl Telemetry {
     /// Tracing as the `OTEL_*` variables say. Off when `OTEL_SDK_DISABLED=true`, and when the exporter cannot be
     /// configured: a telemetry setting never keeps the gateway from serving. Says on stderr where traces go.
     pub fn from_env(function: InvokedFunction) -> Self {
-        let mut variables = Variables::from_env();
-        let config = OtlpConfig::read(&mut variables);
-        for warning in variables.warnings() {
-            crate::message!("{warning}");
-        }
+        let config = config_from_env();
         if config.disabled {
             crate::message!("tracing off (OTEL_SDK_DISABLED=true)");
             return Self::off();
@@ -96,12 +92,7 @@ impl Telemetry {
                 None
             }
         };
-        let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_id_generator(XrayTraceIds::default())
-            .with_sampler(config.sampler.to_sdk())
-            .with_resource(resource)
-            .build();
+        let provider = provider_builder(&config, resource).with_batch_exporter(exporter).build();
         let mut telemetry = Self::with_provider(provider, function, config.propagators);
         if let Some(tracing) = telemetry.0.as_mut().and_then(Arc::get_mut) {
             tracing.metrics = metrics;
@@ -184,6 +175,24 @@ impl Telemetry {
         let measured = tracing.metrics.as_ref().map(|metrics| metrics.start(method, resource));
         RequestSpan(Traced::On { context: Context::new().with_span(span), tracing: tracing.clone() }, measured)
     }
+}
+
+/// The `OTEL_*` configuration of this process, its warnings said on stderr.
+fn config_from_env() -> OtlpConfig {
+    let mut variables = Variables::from_env();
+    let config = OtlpConfig::read(&mut variables);
+    for warning in variables.warnings() {
+        crate::message!("{warning}");
+    }
+    config
+}
+
+/// The tracer provider `config` describes, its spans' ids X-Ray's, but for where the spans go.
+fn provider_builder(config: &OtlpConfig, resource: Resource) -> TracerProviderBuilder {
+    SdkTracerProvider::builder()
+        .with_id_generator(XrayTraceIds::default())
+        .with_sampler(config.sampler.to_sdk())
+        .with_resource(resource)
 }
 
 /// The `service.name`, `cloud.*` and `OTEL_RESOURCE_ATTRIBUTES` of the gateway's spans. `OTEL_SERVICE_NAME` wins over
