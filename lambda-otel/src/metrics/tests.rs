@@ -194,3 +194,18 @@ fn a_name_records_as_one_kind_only() {
     assert_eq!(by_name["jobs"].len(), 1);
     assert!(matches!(by_name["jobs"][0].data(), AggregatedMetrics::U64(MetricData::Sum(_))));
 }
+
+#[test]
+fn at_most_4096_recordings_wait_for_the_pipeline() {
+    let recorder = FacadeRecorder::default();
+    metrics::with_local_recorder(&recorder, || {
+        for _ in 0..4100 {
+            metrics::counter!("early").increment(1);
+        }
+    });
+    let pipeline = pipeline(Resource::builder_empty().build(), Temporality::Cumulative, &recorder);
+    let batch = collect(&pipeline);
+    let by_name = metrics_by_name(&batch);
+    let AggregatedMetrics::U64(MetricData::Sum(early)) = by_name["early"][0].data() else { panic!() };
+    assert_eq!(early.data_points().map(|point| point.value()).collect::<Vec<_>>(), [4096], "the rest dropped, counted");
+}

@@ -155,3 +155,24 @@ fn bad_values_warn_once_each_and_fall_back_to_the_default() {
         );
     }
 }
+
+#[test]
+fn pacing_defaults_and_knobs() {
+    let defaults = parse(&[]).pacing;
+    assert_eq!(
+        (defaults.spans_interval, defaults.spans_batch, defaults.metrics_interval),
+        (Duration::from_millis(1000), 512, Duration::from_millis(1000))
+    );
+    let every = parse(&[
+        ("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "0"),
+        ("LAMBDA_OTEL_EXPORT_BATCH", "8"),
+        ("LAMBDA_OTEL_METRICS_INTERVAL_MS", "250"),
+    ]);
+    assert_eq!(
+        (every.pacing.spans_interval, every.pacing.spans_batch, every.pacing.metrics_interval),
+        (Duration::ZERO, 8, Duration::from_millis(250))
+    );
+    let bad = parse(&[("LAMBDA_OTEL_EXPORT_BATCH", "5000")]);
+    assert_eq!(bad.pacing.spans_batch, 512, "more than the buffer holds");
+    assert_eq!(bad.warnings.len(), 1, "{:?}", bad.warnings);
+}
