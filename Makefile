@@ -108,7 +108,7 @@ bench: build tools bench-tools bench-peers
 ## 100,000 µs × MB / 1,769 per 100,000 µs, as Lambda gives CPU in proportion to memory; it needs root and the cpu and
 ## cpuacct controllers, and stops with an error without them. BILLED_SECONDS measured per row and share (by time:
 ## the quota is granted per period), BILLED_COLD_STARTS per function and share, BILLED_CALLGRIND invocations counted
-## by callgrind (0: none), BILLED_SHARES (MB) and BILLED_ROWS (off,on,runtime-layer,otel-lite,python) choose what
+## by callgrind (0: none), BILLED_SHARES (MB) and BILLED_ROWS (off,on,on-every-invocation,xray-emf,runtime-layer,otel-lite,python) choose what
 ## runs. To compare telemetry on with off at 128 MB alone in about 15 s, without touching BENCHMARKS.md:
 ##   BILLED_SHARES=128 BILLED_ROWS=off,on BILLED_COLD_STARTS=5 BILLED_CALLGRIND=0 cargo bench -p apigw-local --bench billed
 ## (after `make build`; the peers only when their rows are asked for: `make bench-peers`.)
@@ -116,7 +116,7 @@ BILLED_SECONDS ?= 4
 BILLED_COLD_STARTS ?= 20
 BILLED_CALLGRIND ?= 200
 BILLED_SHARES ?= 128,512,1769
-BILLED_ROWS ?= off,on,on-every-invocation,runtime-layer,otel-lite,python
+BILLED_ROWS ?= off,on,on-every-invocation,xray-emf,runtime-layer,otel-lite,python
 BILLED_ENV = BILLED_SECONDS=$(BILLED_SECONDS) BILLED_COLD_STARTS=$(BILLED_COLD_STARTS) \
 	BILLED_CALLGRIND=$(BILLED_CALLGRIND) BILLED_SHARES=$(BILLED_SHARES) BILLED_ROWS=$(BILLED_ROWS) \
 	BOOTSTRAP=$(CURDIR)/target/release/bootstrap PEER_PYTHON=$(CURDIR)/$(VENV)/bin/python \

@@ -15,7 +15,8 @@
 //! depends on where the run starts and stops in them.
 //!
 //! `BILLED_SECONDS` (default 4, measured per row and share), `BILLED_COLD_STARTS` (20), `BILLED_CALLGRIND` (200, 0
-//! to skip), `BILLED_SHARES` (`128,512,1769`), `BILLED_ROWS` (`off,on,on-every-invocation,runtime-layer,otel-lite,python`). Prints the
+//! to skip), `BILLED_SHARES` (`128,512,1769`), `BILLED_ROWS`
+//! (`off,on,on-every-invocation,xray-emf,runtime-layer,otel-lite,python`). Prints the
 //! section on stdout between `<!-- billed` markers (`make bench-billed` splices it into BENCHMARKS.md), progress on
 //! stderr. Needs root and cgroup v1's `cpu` and `cpuacct` controllers: it stops, loudly, without them.
 
@@ -29,6 +30,7 @@ mod runtime_host;
 mod stats;
 
 mod cgroup;
+mod daemon;
 mod report;
 
 use std::path::PathBuf;
@@ -39,6 +41,7 @@ use runtime_host::{Event, Function, RuntimeHost, apigw_event};
 use serde_json::Value;
 
 use cgroup::{CpuGroup, FULL_CPU_MB};
+use daemon::Daemon;
 use machine::command_output;
 use report::report;
 
@@ -57,16 +60,19 @@ pub(crate) enum Subject {
     On,
     /// Telemetry on, exported after every invocation: the default pacing's other side of the trade-off.
     OnEveryInvocation,
+    /// What `terraform apply` deploys by default: spans to the X-Ray daemon over UDP, metrics as EMF lines on stdout.
+    XRayEmf,
     RuntimeLayer,
     OtelLite,
     Python,
 }
 
 impl Subject {
-    const ALL: [Subject; 6] = [
+    const ALL: [Subject; 7] = [
         Subject::Off,
         Subject::On,
         Subject::OnEveryInvocation,
+        Subject::XRayEmf,
         Subject::RuntimeLayer,
         Subject::OtelLite,
         Subject::Python,
@@ -77,6 +83,7 @@ impl Subject {
             Subject::Off => "off",
             Subject::On => "on",
             Subject::OnEveryInvocation => "on-every-invocation",
+            Subject::XRayEmf => "xray-emf",
             Subject::RuntimeLayer => "runtime-layer",
             Subject::OtelLite => "otel-lite",
             Subject::Python => "python",
@@ -84,7 +91,10 @@ impl Subject {
     }
 
     fn exports(self) -> bool {
-        matches!(self, Subject::On | Subject::OnEveryInvocation | Subject::RuntimeLayer | Subject::OtelLite)
+        matches!(
+            self,
+            Subject::On | Subject::OnEveryInvocation | Subject::XRayEmf | Subject::RuntimeLayer | Subject::OtelLite
+        )
     }
 }
 
@@ -128,7 +138,7 @@ impl Setup {
             bootstrap: path(
                 "BOOTSTRAP",
                 "../target/release/bootstrap",
-                &[Subject::Off, Subject::On, Subject::OnEveryInvocation],
+                &[Subject::Off, Subject::On, Subject::OnEveryInvocation, Subject::XRayEmf],
                 "make build",
             ),
             runtime_layer: path(
@@ -152,19 +162,27 @@ impl Setup {
             Subject::OnEveryInvocation => {
                 "`bootstrap`, telemetry on, exported after every invocation (spans visible at once)".to_string()
             }
+            Subject::XRayEmf => {
+                "`bootstrap`, deployed defaults: spans to the X-Ray daemon (UDP), metrics as EMF lines".to_string()
+            }
             Subject::RuntimeLayer => "peer: `lambda_runtime` `OpenTelemetryLayer`".to_string(),
             Subject::OtelLite => "peer: `lambda-otel-lite`".to_string(),
             Subject::Python => format!("peer: {}, no telemetry", self.python_peer),
         }
     }
 
-    fn function(&self, subject: Subject, receiver: Option<&Receiver>, memory_mb: u64) -> Function {
+    fn function(&self, subject: Subject, sink: Option<&Sink>, memory_mb: u64) -> Function {
         let function = match subject {
             Subject::Off => Function::new(&self.bootstrap).env("OTEL_SDK_DISABLED", "true"),
             Subject::On => Function::new(&self.bootstrap),
             Subject::OnEveryInvocation => Function::new(&self.bootstrap)
                 .env("LAMBDA_OTEL_EXPORT_INTERVAL_MS", "0")
                 .env("LAMBDA_OTEL_METRICS_INTERVAL_MS", "0"),
+            // terraform/function-environment.env's exporters; the daemon's address comes from the sink.
+            Subject::XRayEmf => Function::new(&self.bootstrap)
+                .env("OTEL_TRACES_EXPORTER", "xray")
+                .env("OTEL_METRICS_EXPORTER", "emf")
+                .env("LAMBDA_OTEL_EMF_NAMESPACE", "hello-lambda-otel"),
             Subject::RuntimeLayer => Function::new(&self.runtime_layer),
             // Its spans go through its log-level filter, tracing-subscriber's EnvFilter, which lets only ERROR
             // through when neither RUST_LOG nor AWS_LAMBDA_LOG_LEVEL is set: no span would be exported. Lambda sets
@@ -178,18 +196,42 @@ impl Setup {
                 .env("PYTHONPATH", self.peer_dir.to_str().expect("a UTF-8 path"))
                 .env("PYTHONDONTWRITEBYTECODE", "1"),
         };
-        let function = match receiver {
-            Some(receiver) => function.envs(receiver.env()),
+        let function = match sink {
+            Some(sink) => function.envs(sink.env()),
             None => function,
         };
         function.env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &memory_mb.to_string()).quiet()
     }
 }
 
-async fn receiver(subject: Subject) -> Option<Receiver> {
-    match subject.exports() {
-        true => Some(Receiver::start(Protocol::HttpProtobuf, Mode::Normal).await),
-        false => None,
+/// Where a row's telemetry goes: an OTLP collector, or the X-Ray daemon's stand-in.
+enum Sink {
+    Otlp(Receiver),
+    XRay(Daemon),
+}
+
+impl Sink {
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Sink::Otlp(receiver) => receiver.env(),
+            Sink::XRay(daemon) => daemon.env(),
+        }
+    }
+
+    /// Spans received so far.
+    fn spans(&self) -> usize {
+        match self {
+            Sink::Otlp(receiver) => receiver.received().spans.len(),
+            Sink::XRay(daemon) => daemon.segments(),
+        }
+    }
+}
+
+async fn sink(subject: Subject) -> Option<Sink> {
+    match subject {
+        Subject::XRayEmf => Some(Sink::XRay(Daemon::start())),
+        _ if subject.exports() => Some(Sink::Otlp(Receiver::start(Protocol::HttpProtobuf, Mode::Normal).await)),
+        _ => None,
     }
 }
 
@@ -265,14 +307,14 @@ async fn run_for(
 async fn warm(setup: &Setup, subjects: &[Subject], memory_mb: u64, seconds: f64, template: &Value) -> Vec<Row> {
     let mut running = Vec::new();
     for &subject in subjects {
-        let receiver = receiver(subject).await;
+        let sink = sink(subject).await;
         let group = CpuGroup::new(memory_mb);
-        let host = group.wrap(setup.function(subject, receiver.as_ref(), memory_mb)).start().await;
+        let host = group.wrap(setup.function(subject, sink.as_ref(), memory_mb)).start().await;
         for done in 0..BASE {
             invoke(&host, subject, done == 0, template).await;
         }
         let row = Row::new(subject);
-        running.push((row, BASE, receiver, host, group));
+        running.push((row, BASE, sink, host, group));
     }
     let chunk = Duration::from_secs_f64(seconds / ROUNDS as f64);
     for round in 0..ROUNDS {
@@ -292,14 +334,14 @@ async fn warm(setup: &Setup, subjects: &[Subject], memory_mb: u64, seconds: f64,
         }
     }
     let mut rows = Vec::new();
-    for (mut row, served, receiver, mut host, group) in running {
+    for (mut row, served, sink, mut host, group) in running {
         // Stopped as Lambda shuts an environment down, with SIGTERM: what the function's paced delivery still holds
         // goes out in its last flush, and only then are the spans counted.
         host.sigterm();
         if !host.exited_within(Duration::from_secs(10)).await {
             eprintln!("  {}: still running 10 s after SIGTERM; killed", row.subject.key());
         }
-        row.spans = receiver.map(|receiver| (receiver.received().spans.len(), served));
+        row.spans = sink.map(|sink| (sink.spans(), served));
         host.kill().await;
         drop(group);
         row.billed.sort();
@@ -323,9 +365,9 @@ async fn cold_starts(
     rounds: usize,
     template: &Value,
 ) -> Vec<Cold> {
-    let mut receivers = Vec::new();
+    let mut sinks = Vec::new();
     for &subject in subjects {
-        receivers.push(receiver(subject).await);
+        sinks.push(sink(subject).await);
     }
     let mut cold: Vec<Cold> =
         subjects.iter().map(|&subject| Cold { subject, to_next: Vec::new(), to_response: Vec::new() }).collect();
@@ -333,7 +375,7 @@ async fn cold_starts(
         for offset in 0..subjects.len() {
             let index = (round + offset) % subjects.len();
             let group = CpuGroup::new(memory_mb);
-            let function = group.wrap(setup.function(subjects[index], receivers[index].as_ref(), memory_mb));
+            let function = group.wrap(setup.function(subjects[index], sinks[index].as_ref(), memory_mb));
             let mut host = function.start_with_queued(vec![Event::apigw(template.clone())]).await;
             let (first_next, invocation) = host
                 .wait_for("the first response", Duration::from_secs(60), |log| {
@@ -359,8 +401,8 @@ async fn cold_starts(
 async fn instructions(setup: &Setup, subject: Subject, more: usize, template: &Value) -> Result<f64, String> {
     let mut counts = Vec::new();
     for invocations in [BASE, BASE + more] {
-        let receiver = receiver(subject).await;
-        let function = setup.function(subject, receiver.as_ref(), FULL_CPU_MB);
+        let sink = sink(subject).await;
+        let function = setup.function(subject, sink.as_ref(), FULL_CPU_MB);
         let mut args = vec!["--tool=callgrind".to_string(), "--callgrind-out-file=/dev/null".to_string()];
         args.push(function.executable.to_str().expect("a UTF-8 path").to_string());
         args.extend(function.args.iter().cloned());
@@ -428,7 +470,7 @@ impl Sizes {
             .iter()
             .map(|mb| mb.parse().ok().filter(|mb| (128..=10_240).contains(mb)).expect("BILLED_SHARES: MB of 128-10240"))
             .collect();
-        let subjects = list("BILLED_ROWS", "off,on,on-every-invocation,runtime-layer,otel-lite,python")
+        let subjects = list("BILLED_ROWS", "off,on,on-every-invocation,xray-emf,runtime-layer,otel-lite,python")
             .iter()
             .map(|key| *Subject::ALL.iter().find(|subject| subject.key() == key).expect("BILLED_ROWS: known rows"))
             .collect();

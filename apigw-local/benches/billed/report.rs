@@ -41,10 +41,12 @@ pub(crate) fn report(
          repeat from run to run where times on this shared machine do not.\n\
          - **throttled periods**: periods in which the group used up its quota and waited for the next \
          (`cpu.stat` `nr_throttled`).\n\
-         - **spans/invocation**: spans the collector received ÷ invocations served, counted after the function was stopped \
-         with SIGTERM (its last flush included): each exporter delivered \
-         everything. `bootstrap` also exports metrics; the peers export spans only (their libraries have no \
-         metrics); the Python peer exports nothing.\n\n\
+         - **spans/invocation**: spans the collector received (for the deployed defaults' row: (sub)segments a UDP \
+         socket standing in for the X-Ray daemon received, nested ones included) ÷ invocations served, counted after \
+         the function was stopped with SIGTERM (its last flush included): each exporter delivered everything. \
+         `bootstrap` also delivers metrics (OTLP, or EMF lines on its stdout, a pipe the host reads as Lambda's log \
+         capture does); the peers export spans only (their libraries have no metrics); the Python peer exports \
+         nothing.\n\n\
          The peers: the same `handler::handle` (benches/peer/, a Cargo workspace of its own) traced by \
          `lambda_runtime`'s `OpenTelemetryLayer` (the `opentelemetry` feature) set up as the runtime's \
          `opentelemetry-tracing` example does (a batch span processor, `force_flush` in the layer's flush closure, \
