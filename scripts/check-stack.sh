@@ -2,7 +2,8 @@
 # Checks the container image, the compose stack, its configs, the dashboards and the static build, on a machine with
 # no Docker engine: every claim about the containers is checked by a real linter, Compose's own loader, schemas and
 # cross-checks of the configs, a real PromQL parser against metric names captured from a real run (and, for the
-# collector's own series, against the names recorded from its sources in tests/stack/fixtures/), and by building
+# collector's own series, against the names recorded from its sources in tests/stack/fixtures/), CloudWatch queries
+# against the EMF metrics a real run writes and the AWS/ApiGateway metrics AWS documents, and by building
 # bootstrap with the Dockerfile's own build script and running it against a Lambda Runtime API.
 #
 # Prints PASS / FAIL / SKIP per check, then "N passed, N failed[, N skipped]"; exits 1 if anything failed.
@@ -126,6 +127,9 @@ compose_config() {
   echo "docker-compose.yml: loads" &&
   "$bin" -f docker-compose.yml -f deploy/compose.debug.yaml config --quiet &&
   echo "docker-compose.yml + deploy/compose.debug.yaml: loads" &&
+  "$bin" -f docker-compose.yml -f deploy/compose.aws.yaml config --quiet &&
+  echo "docker-compose.yml + deploy/compose.aws.yaml: loads" &&
+  "$bin" -f docker-compose.yml -f deploy/compose.aws.yaml config --format json > "$OUT/compose-aws.json" &&
   "$bin" -f docker-compose.yml config --format json > "$OUT/compose.json" &&
   "$bin" -f docker-compose.yml config --images
 }
@@ -134,9 +138,13 @@ run "docker-compose.yml: pinned images, mounts exist, ports on localhost, health
   "$PY" "$CHECK" compose "$OUT/compose.json"
 run "configs: collector, Prometheus, Jaeger, Grafana: schemas and consistent with each other" \
   "$PY" "$CHECK" configs "$OUT/compose.json"
+run "deploy/compose.aws.yaml: off without it; with it ~/.aws read-only where the image's SDK looks, the CloudWatch data source, dashboards-deployed/" \
+  "$PY" "$CHECK" aws "$OUT/compose.json" "$OUT/compose-aws.json"
+run "CloudWatch queries: namespace, metric and dimension names against the EMF evidence (tests/fixtures/emf-metrics.json) and AWS/ApiGateway's documented metrics" \
+  "$PY" "$CHECK" cloudwatch dashboards-deployed/*.json
 
 # ---- the validators reject what they should (a check that passes everything proves nothing)
-run "validators reject broken input (typo'd keys, bad PromQL, a renamed metric, a made-up collector metric, a broken Dockerfile and compose file)" \
+run "validators reject broken input (typo'd keys, bad PromQL, a renamed metric, a made-up collector metric, a broken Dockerfile and compose file, a renamed CloudWatch metric or dimension, a writable ~/.aws)" \
   "$PY" "$CHECK" selftest --hadolint "$TOOLS/hadolint/bin/hadolint" --compose "$(compose_bin)"
 
 # ---- OTLP -> Prometheus as the pinned Prometheus (3.13.1) translates, proved on the upstream tests' own vectors

@@ -7,6 +7,11 @@ subcommand prints one line per finding and exits 1 if anything is wrong:
   dockerfile                      policies hadolint has no rule for (pins, the stages compose builds, the entrypoint)
   compose COMPOSE_JSON            the stack as Compose's own loader resolved it (`docker compose config --format json`)
   configs COMPOSE_JSON            collector, Prometheus, Jaeger and Grafana configs: schemas, and consistent together
+  aws COMPOSE_JSON AWS_JSON       deploy/compose.aws.yaml (AWS_JSON: the stack merged with it): nothing of it without it;
+                                  with it ~/.aws read-only, the CloudWatch data source, the deployed dashboards
+  cloudwatch FILE...              every CloudWatch query's namespace, metric and dimension names against the EMF evidence
+                                  and AWS/ApiGateway's documented metrics (cloudwatch_names); Grafana dashboards or
+                                  CloudWatch dashboard bodies (.json, .tftpl)
   dashboards --emitted FILE       every PromQL expression parses and selects only metrics that exist: the services'
                                   (FILE) and the span metrics by the OTLP->Prometheus rules, the collector's own by
                                   the names recorded from its sources (collector_evidence.py)
@@ -37,6 +42,7 @@ import promql_parser
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cloudwatch_names  # noqa: E402
 import collector_evidence  # noqa: E402
 import otlp_names  # noqa: E402
 
@@ -491,6 +497,161 @@ def check_configs(report: Report, compose: dict) -> None:
         dash_uids.add(dash.get("uid"))
 
 
+# --------------------------------------------------------------------------------------------------------- compose.aws
+
+AWS_OVERRIDE = ROOT / "deploy/compose.aws.yaml"
+AWS_PROVISIONING = ROOT / "deploy/grafana/aws"
+DEPLOYED_DASHBOARDS = ROOT / "dashboards-deployed"
+# The grafana/grafana image's packaging/docker/run.sh exports HOME="$GF_PATHS_HOME" (/usr/share/grafana) before it
+# starts Grafana, and its Dockerfile makes "$GF_PATHS_HOME/.aws" for the grafana user: the AWS SDK reads
+# $HOME/.aws/config and $HOME/.aws/credentials there.
+GRAFANA_AWS_DIR = "/usr/share/grafana/.aws"
+AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
+
+
+def bind_mounts(service: dict) -> list[dict]:
+    return [v for v in service.get("volumes", []) if v.get("type") == "bind"]
+
+
+def check_aws(report: Report, base: dict, merged: dict) -> None:
+    """deploy/compose.aws.yaml: without it nothing of it; with it the Grafana of the stack also reads CloudWatch."""
+    base_grafana, grafana = base["services"]["grafana"], merged["services"]["grafana"]
+
+    # Off by default: the base stack provisions and mounts nothing of it.
+    base_types = {d.get("type") for path in (GRAFANA_PROVISIONING / "datasources").glob("*.y*ml")
+                  for d in load_yaml(path).get("datasources", [])}
+    report.check("cloudwatch" not in base_types, "docker-compose.yml alone provisions no CloudWatch data source",
+                 "deploy/grafana/provisioning/ provisions a CloudWatch data source: it would be on without the override")
+    for path in sorted(DASHBOARDS.glob("**/*.json")):
+        types = {ds.get("type") for ds in iter_datasources(json.loads(path.read_text())) if isinstance(ds, dict)}
+        report.check("cloudwatch" not in types, f"dashboards/{path.relative_to(DASHBOARDS)}: no CloudWatch query",
+                     f"dashboards/{path.relative_to(DASHBOARDS)} queries CloudWatch: Grafana loads dashboards/ (and its "
+                     f"subdirectories) without the override; deployed dashboards belong in dashboards-deployed/")
+    base_sources = {Path(v["source"]) for v in bind_mounts(base_grafana)}
+    base_env = base_grafana.get("environment") or {}
+    report.check(DEPLOYED_DASHBOARDS not in base_sources and not any(k.startswith("AWS_") for k in base_env)
+                 and not any(v["target"] == GRAFANA_AWS_DIR for v in bind_mounts(base_grafana)),
+                 "docker-compose.yml alone mounts no ~/.aws and no dashboards-deployed/, passes no AWS_ variable",
+                 "docker-compose.yml's grafana has the override's mounts or AWS_ variables: they would be on by default")
+    for name, service in merged["services"].items():
+        if name != "grafana":
+            report.check(service == base["services"].get(name), f"the override leaves {name} as it is",
+                         f"deploy/compose.aws.yaml changes {name}: only grafana is its business")
+    changed = {k for k in set(base_grafana) | set(grafana)
+               if k not in ("environment", "volumes") and base_grafana.get(k) != grafana.get(k)}
+    report.check(not changed, "the override changes only grafana's environment and mounts",
+                 f"the override changes grafana's {sorted(changed)}")
+    env = grafana.get("environment") or {}
+    report.check(all(base_env.get(k) == env.get(k) for k in base_env), "grafana keeps docker-compose.yml's environment",
+                 f"the override changes grafana's {sorted(k for k in base_env if base_env.get(k) != env.get(k))}")
+
+    # The host's ~/.aws, read-only, where the SDK in the image looks.
+    aws_mounts = [v for v in bind_mounts(grafana) if v["target"] == GRAFANA_AWS_DIR]
+    aws = aws_mounts[0] if aws_mounts else {}
+    report.check(bool(aws) and Path(aws["source"]).name == ".aws" and aws.get("read_only")
+                 and not (aws.get("bind") or {}).get("create_host_path"),
+                 f"the host's {aws.get('source')} is mounted read-only at {GRAFANA_AWS_DIR} ($HOME of the image's run.sh), "
+                 f"and is not created when missing",
+                 f"~/.aws must be mounted read-only at {GRAFANA_AWS_DIR} with create_host_path false, not {aws or 'absent'}")
+    for key in ("AWS_PROFILE", "AWS_REGION"):
+        report.check(bool(env.get(key)), f"grafana: {key}={env.get(key)}", f"grafana: {key} has no default")
+    report.check(AWS_REGION.match(env.get("AWS_REGION") or "") is not None, f"AWS_REGION {env.get('AWS_REGION')} is a Region code",
+                 f"AWS_REGION {env.get('AWS_REGION')!r} is not a Region code")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        report.check(key in env and env.get(key) is None, f"grafana: {key} passed on from the shell, never written in a file",
+                     f"grafana: {key} must be listed without a value (passed on from the shell only)")
+
+    # One provisioning directory of the override's own, assembled from file mounts outside any read-only directory
+    # mount (a file cannot be mounted inside one: the runtime cannot create its mount point; moby/moby#39587).
+    provisioning = env.get("GF_PATHS_PROVISIONING", "")
+    mounts = {v["target"]: v for v in bind_mounts(grafana)}
+    for target, volume in sorted(mounts.items()):
+        parents = [t for t, v in mounts.items() if t != target and Path(target).is_relative_to(t) and Path(v["source"]).is_dir()]
+        report.check(not parents, f"grafana: {target} is not inside another bind mount",
+                     f"grafana: {target} is mounted inside the bind mount of {parents[0] if parents else ''}: "
+                     f"the runtime cannot create its mount point there (moby/moby#39587)")
+    report.check(bool(provisioning) and provisioning != base_env.get("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
+                 f"grafana reads its provisioning from {provisioning}", "the override must set GF_PATHS_PROVISIONING to a directory of its own")
+    wanted = {f"{provisioning}/{path.relative_to(GRAFANA_PROVISIONING)}": path
+              for path in sorted(GRAFANA_PROVISIONING.glob("*/*.y*ml"))}
+    wanted |= {f"{provisioning}/{path.relative_to(AWS_PROVISIONING)}": path for path in sorted(AWS_PROVISIONING.glob("*/*.y*ml"))}
+    for target, source in wanted.items():
+        got = mounts.get(target)
+        report.check(got is not None and Path(got["source"]) == source and got.get("read_only"),
+                     f"{target} <- {source.relative_to(ROOT)} (read-only)",
+                     f"{source.relative_to(ROOT)} must be mounted read-only at {target}: Grafana reads only {provisioning}")
+    extra = sorted(t for t in mounts if t.startswith(provisioning + "/") and t not in wanted)
+    report.check(not extra, f"nothing else under {provisioning}", f"mounted under {provisioning} but not in the repository: {extra}")
+
+    # The provisioning files as Grafana reads them there: schemas, data sources, dashboard providers.
+    datasources, providers = [], []
+    for target, source in wanted.items():
+        doc = load_yaml(source)
+        if "/datasources/" in target:
+            validate_schema(report, doc, "grafana-datasources.schema.yaml", f"grafana {source.relative_to(ROOT)}")
+            datasources += doc.get("datasources", [])
+        else:
+            validate_schema(report, doc, "grafana-dashboards.schema.yaml", f"grafana {source.relative_to(ROOT)}")
+            providers += doc.get("providers", [])
+    uids = [d.get("uid") for d in datasources]
+    report.check(len(uids) == len(set(uids)), f"data source uids {uids} are unique", f"duplicate data source uids: {uids}")
+    report.check(sum(1 for d in datasources if d.get("isDefault")) == 1, "still one default data source (Prometheus)",
+                 "exactly one data source must be the default")
+    cloudwatch = [d for d in datasources if d.get("type") == "cloudwatch"]
+    report.check(len(cloudwatch) == 1 and cloudwatch[0].get("uid") == "cloudwatch", "one CloudWatch data source, uid cloudwatch",
+                 f"the override must provision one CloudWatch data source with uid cloudwatch, not {cloudwatch}")
+    for d in cloudwatch:
+        json_data = d.get("jsonData") or {}
+        region = json_data.get("defaultRegion", "")
+        var = re.fullmatch(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", region)
+        report.check(var is None or bool(env.get(var.group(1))),
+                     f"its defaultRegion {region} is set ({var.group(1) + '=' + str(env.get(var.group(1))) if var else 'literal'})",
+                     f"its defaultRegion {region} names a variable the override does not set")
+        report.check(json_data.get("authType") != "credentials" or bool(json_data.get("profile")),
+                     f"authType {json_data.get('authType')}: credentials from the SDK's chain (AWS_PROFILE, the shell's keys)",
+                     "authType credentials needs a profile")
+        report.check(json_data.get("authType") in ("default", "credentials"),
+                     "credentials come from the host (~/.aws or the shell), not from a file in the repository",
+                     f"authType {json_data.get('authType')!r}: the override passes the host's profile, use default or credentials")
+    provider_paths = {p["options"]["path"]: p for p in providers}
+    for path, provider in provider_paths.items():
+        source = mounts.get(path)
+        report.check(source is not None and Path(source["source"]) in (DASHBOARDS, DEPLOYED_DASHBOARDS),
+                     f"dashboard provider {provider['name']} reads {path} = {Path(source['source']).name if source else '-'}/",
+                     f"dashboard provider {provider['name']} reads {path}, which is not a mount of dashboards/ or dashboards-deployed/")
+    report.check(any(Path(mounts[p]["source"]) == DEPLOYED_DASHBOARDS for p in provider_paths if p in mounts),
+                 "a dashboard provider loads dashboards-deployed/", "no dashboard provider loads dashboards-deployed/")
+    report.check(len({p.get("folderUid") for p in providers}) == len(providers), "each provider has a folder of its own",
+                 "dashboard providers share a folderUid")
+
+    # The deployed dashboards: the layout checks of every dashboard, well-formed CloudWatch queries, data sources that
+    # exist with the override, uids distinct from dashboards/'.
+    local_uids = {json.loads(p.read_text()).get("uid") for p in DASHBOARDS.glob("**/*.json")}
+    files = sorted(DEPLOYED_DASHBOARDS.glob("**/*.json"))
+    report.check(bool(files), f"dashboards-deployed/: {', '.join(f.name for f in files)}", "no dashboards-deployed/*.json")
+    query_schema = jsonschema.Draft202012Validator(load_yaml(SCHEMAS / "grafana-cloudwatch-query.schema.yaml"))
+    for path in files:
+        dash = json.loads(path.read_text())
+        check_dashboard_layout(report, path.name, dash)
+        report.check(dash.get("uid") not in local_uids, f"{path.name}: uid {dash.get('uid')} differs from dashboards/'",
+                     f"{path.name}: uid {dash.get('uid')} is also a dashboard in dashboards/")
+        refs = {ds.get("uid") for ds in iter_datasources(dash) if isinstance(ds, dict) and ds.get("uid") not in (None, "-- Grafana --")}
+        report.check(refs <= set(uids), f"{path.name}: data sources {sorted(refs)} are provisioned with the override",
+                     f"{path.name}: refers to data source uids {sorted(refs - set(uids))} that are not provisioned")
+        for panel in all_panels(dash):
+            for target in panel.get("targets", []):
+                if (target.get("datasource") or panel.get("datasource") or {}).get("type") != "cloudwatch":
+                    continue
+                errors = sorted(query_schema.iter_errors(target), key=lambda e: list(e.absolute_path))
+                for error in errors:
+                    where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+                    report.fail(f"{path.name}: panel {panel.get('id')} {target.get('refId')}: {where}: {error.message}")
+        refresh = duration_seconds(dash.get("refresh") or "0s")
+        report.check(refresh == 0 or refresh >= 60,
+                     f"{path.name}: refreshes every {dash.get('refresh')} (CloudWatch's one-minute resolution; each refresh is billed)",
+                     f"{path.name}: refresh {dash.get('refresh')} is below a minute: GetMetricData calls are billed per metric")
+
+
 def iter_datasources(node: object):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -685,6 +846,34 @@ def required_panels(selected: set[str], exemplar_metrics: set[str], dashboards: 
     ]
 
 
+def check_dashboard_layout(report: Report, name: str, dash: dict) -> None:
+    """What every dashboard needs, whatever its data source: the keys Grafana requires, unique panel ids, known panel
+    types, panels inside the 24-column grid and not overlapping, a query on every panel that shows data."""
+    for key in ("uid", "title", "panels", "schemaVersion"):
+        report.check(key in dash, f"{name}: has {key}", f"{name}: no {key}")
+    ids, cells = set(), {}
+    for panel in all_panels(dash):
+        pid, grid = panel.get("id"), panel.get("gridPos", {})
+        report.check(pid not in ids, f"{name}: panel {pid} {panel.get('title')!r}", f"{name}: duplicate panel id {pid}")
+        ids.add(pid)
+        if panel.get("type") not in PANEL_TYPES:
+            report.fail(f"{name}: panel {pid} has unknown type {panel.get('type')!r}")
+        if not {"x", "y", "w", "h"} <= set(grid) or grid["x"] + grid["w"] > 24:
+            report.fail(f"{name}: panel {pid} has a bad gridPos {grid}")
+            continue
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                if (x, y) in cells:
+                    report.fail(f"{name}: panel {pid} overlaps panel {cells[(x, y)]}")
+                    break
+                cells[(x, y)] = pid
+            else:
+                continue
+            break
+        if panel.get("type") not in ("row", "text") and not panel.get("targets"):
+            report.fail(f"{name}: panel {pid} {panel.get('title')!r} has no query")
+
+
 def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, require_emitted: bool,
                      dashboards_dir: Path | None = None) -> None:
     files = sorted((dashboards_dir or DASHBOARDS).glob("*.json"))
@@ -740,29 +929,7 @@ def check_dashboards(report: Report, emitted_paths: list[Path] | Path | None, re
             report.fail(f"{path.name}: not JSON: {e}")
             continue
         dashboards.append(dash)
-        for key in ("uid", "title", "panels", "schemaVersion"):
-            report.check(key in dash, f"{path.name}: has {key}", f"{path.name}: no {key}")
-        ids, cells = set(), {}
-        for panel in all_panels(dash):
-            pid, grid = panel.get("id"), panel.get("gridPos", {})
-            report.check(pid not in ids, f"{path.name}: panel {pid} {panel.get('title')!r}", f"{path.name}: duplicate panel id {pid}")
-            ids.add(pid)
-            if panel.get("type") not in PANEL_TYPES:
-                report.fail(f"{path.name}: panel {pid} has unknown type {panel.get('type')!r}")
-            if not {"x", "y", "w", "h"} <= set(grid) or grid["x"] + grid["w"] > 24:
-                report.fail(f"{path.name}: panel {pid} has a bad gridPos {grid}")
-                continue
-            for x in range(grid["x"], grid["x"] + grid["w"]):
-                for y in range(grid["y"], grid["y"] + grid["h"]):
-                    if (x, y) in cells:
-                        report.fail(f"{path.name}: panel {pid} overlaps panel {cells[(x, y)]}")
-                        break
-                    cells[(x, y)] = pid
-                else:
-                    continue
-                break
-            if panel.get("type") not in ("row", "text") and not panel.get("targets"):
-                report.fail(f"{path.name}: panel {pid} {panel.get('title')!r} has no query")
+        check_dashboard_layout(report, path.name, dash)
         for where, expr, target in promql_queries(dash):
             selectors: list = []
             try:
@@ -1095,6 +1262,138 @@ def selftest(report: Report, hadolint: str, compose_bin: str) -> None:
         report.check(result.returncode != 0, f"Compose's loader rejects depends_on a service that does not exist: {result.stderr.strip()[:110]}",
                      "Compose's loader accepted depends_on a missing service")
 
+    # ---- deploy/compose.aws.yaml, and the CloudWatch queries' names
+    aws_compose = json.loads(subprocess.run(
+        [compose_bin, "-f", str(ROOT / "docker-compose.yml"), "-f", str(AWS_OVERRIDE), "config", "--format", "json"],
+        capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+
+    def aws_mount(grafana: dict, target: str) -> dict:
+        return next(v for v in grafana["volumes"] if v.get("target") == target)
+
+    def aws_rejects(description: str, mutate, expect: str) -> None:
+        broken = copy.deepcopy(aws_compose)
+        mutate(broken["services"]["grafana"])
+        rejects(description, lambda r: check_aws(r, compose, broken), expect)
+
+    aws_rejects("~/.aws mounted writable", lambda g: aws_mount(g, GRAFANA_AWS_DIR).update(read_only=False),
+                "~/.aws must be mounted read-only")
+    aws_rejects("~/.aws mounted where the image's SDK does not look ($HOME is /usr/share/grafana, not /root)",
+                lambda g: aws_mount(g, GRAFANA_AWS_DIR).update(target="/root/.aws"), "~/.aws must be mounted read-only at")
+    aws_rejects("~/.aws created by the engine when missing (an empty root-owned directory on the host)",
+                lambda g: aws_mount(g, GRAFANA_AWS_DIR).update(bind={"create_host_path": True}), "create_host_path false")
+
+    def nest_into_base(g: dict) -> None:
+        """The naive override: the CloudWatch file mounted into the read-only mount of deploy/grafana/provisioning."""
+        g["environment"].pop("GF_PATHS_PROVISIONING")
+        aws_mount(g, "/etc/grafana/provisioning-aws/datasources/cloudwatch.yaml").update(
+            target="/etc/grafana/provisioning/datasources/cloudwatch.yaml")
+
+    aws_rejects("a provisioning file mounted inside the read-only provisioning directory", nest_into_base, "moby/moby#39587")
+    aws_rejects("the override's provisioning directory without the stack's own data sources (Prometheus and Jaeger gone)",
+                lambda g: g["volumes"].remove(aws_mount(g, "/etc/grafana/provisioning-aws/datasources/datasources.yaml")),
+                "deploy/grafana/provisioning/datasources/datasources.yaml must be mounted")
+    aws_rejects("AWS_REGION without a default", lambda g: g["environment"].update(AWS_REGION=""), "AWS_REGION has no default")
+    aws_rejects("a secret access key written in the compose file",
+                lambda g: g["environment"].update(AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI"), "AWS_SECRET_ACCESS_KEY must be listed without a value")
+    cloudwatch_ds = AWS_PROVISIONING / "datasources/cloudwatch.yaml"
+    schema_rejects("a misspelt CloudWatch jsonData key (defaultRegin)", cloudwatch_ds, "grafana-datasources.schema.yaml",
+                   lambda d: d["datasources"][0]["jsonData"].update(defaultRegin="us-east-1"))
+    schema_rejects("a CloudWatch data source with access keys in the file (authType keys)", cloudwatch_ds,
+                   "grafana-datasources.schema.yaml", lambda d: d["datasources"][0]["jsonData"].update(authType="keys"))
+
+    def deployed_rejects(description: str, mutate, expect: str, into_local: bool = False) -> None:
+        """check_aws with a changed copy of dashboards-deployed/ (or with it copied into dashboards/)."""
+        global DEPLOYED_DASHBOARDS, DASHBOARDS
+        saved = (DEPLOYED_DASHBOARDS, DASHBOARDS)
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / ("local" if into_local else "deployed")
+            shutil.copytree(DASHBOARDS if into_local else DEPLOYED_DASHBOARDS, target)
+            for path in DEPLOYED_DASHBOARDS.glob("*.json"):
+                dash = json.loads(path.read_text())
+                mutate(dash)
+                (target / path.name).write_text(json.dumps(dash))
+            if into_local:
+                DASHBOARDS = target
+            else:
+                DEPLOYED_DASHBOARDS = target
+            # The merged compose mounts the real directories: point its mounts at the copies.
+            merged = json.loads(json.dumps(aws_compose).replace(str(saved[1] if into_local else saved[0]), str(target)))
+            try:
+                rejects(description, lambda r: check_aws(r, compose, merged), expect)
+            finally:
+                DEPLOYED_DASHBOARDS, DASHBOARDS = saved
+
+    def first_target(dash: dict) -> dict:
+        return next(t for p in all_panels(dash) for t in p.get("targets", []))
+
+    deployed_rejects("a deployed dashboard in dashboards/ (Grafana would load it without the override)", lambda d: None,
+                     "queries CloudWatch", into_local=True)
+    deployed_rejects("a deployed dashboard on a data source uid nobody provisions",
+                     lambda d: first_target(d)["datasource"].update(uid="aws"), "not provisioned")
+    deployed_rejects("a Metrics Insights (SQL) query, whose names cannot be checked",
+                     lambda d: first_target(d).update(metricQueryType=1, sqlExpression="SELECT SUM(Requests) FROM x"), "metricQueryType")
+    deployed_rejects("a deployed dashboard refreshed every 10 s (each refresh is a billed GetMetricData call)",
+                     lambda d: d.update(refresh="10s"), "below a minute")
+    deployed_rejects("two deployed panels on the same cells", lambda d: all_panels(d)[3].update(gridPos=all_panels(d)[2]["gridPos"]),
+                     "overlaps panel")
+
+    catalog = cloudwatch_names.load_catalog()
+    deployed = sorted(DEPLOYED_DASHBOARDS.glob("*.json"))
+    sample_tftpl = Path(__file__).parent / "fixtures/cloudwatch-dashboard.sample.json.tftpl"
+    quiet = Report()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        cloudwatch_names.check_files(quiet, deployed + [sample_tftpl], catalog)
+    report.check(quiet.ok, "accepts the deployed dashboards and a CloudWatch dashboard template (SEARCH, . and ... rows, ${...})",
+                 f"rejected the deployed dashboards or the sample CloudWatch dashboard template: "
+                 f"{[line.strip() for line in out.getvalue().splitlines() if 'FAIL' in line][:2]}")
+
+    def names_reject(description: str, path: Path, edit, expect: str, emf=None, apigateway=None) -> None:
+        """check_files on an edited copy of `path` (its text), or with edited fixtures (their JSON)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            copy_path = Path(tmp) / path.name
+            copy_path.write_text(edit(path.read_text()) if edit else path.read_text())
+            paths = []
+            for name, source, change in (("emf-metrics.json", cloudwatch_names.EMF_EVIDENCE, emf),
+                                         ("aws-apigateway-metrics.json", cloudwatch_names.APIGATEWAY_METRICS, apigateway)):
+                data = json.loads(source.read_text())
+                if change:
+                    change(data)
+                (Path(tmp) / name).write_text(json.dumps(data))
+                paths.append(Path(tmp) / name)
+            rejects(description, lambda r: cloudwatch_names.check_files(r, [copy_path], cloudwatch_names.load_catalog(*paths)), expect)
+
+    grafana_dash = deployed[0]
+    names_reject("a deployed dashboard once the function's Requests is renamed RequestCount (in the EMF evidence)", grafana_dash,
+                 None, "has no metric 'Requests'",
+                 emf=lambda d: d["directives"][0]["metrics"][0].update(name="RequestCount"))
+    names_reject("a query on a renamed EMF metric (Requests -> RequestCount)", grafana_dash,
+                 lambda t: t.replace('"metricName": "Requests"', '"metricName": "RequestCount"'), "has no metric 'RequestCount'")
+    names_reject("a query on Requests without its StatusClass dimension (finds nothing)", grafana_dash,
+                 lambda t: t.replace('"StatusClass": "*"', '"Status": "*"', 1), "is published with the dimensions")
+    names_reject("a query on AWS/ApiGateway 5xxError (the metric is 5XXError)", grafana_dash,
+                 lambda t: t.replace('"5XXError"', '"5xxError"'), "has no metric '5xxError'")
+    names_reject("an AWS/ApiGateway query by ApiId (REST API metrics have ApiName)", grafana_dash,
+                 lambda t: t.replace('"ApiName": "$api"', '"ApiId": "$api"', 1), "is published with the dimensions")
+    names_reject("an ApiName the terraform does not deploy", grafana_dash,
+                 lambda t: t.replace('"LambdaSimpleProxy"', '"PetStore"'), "the terraform deploys 'LambdaSimpleProxy'")
+    names_reject("a namespace variable that is not the function's EMF namespace", grafana_dash,
+                 lambda t: t.replace('"hello-lambda-otel"', '"hello-lambda"'), "$namespace defaults to 'hello-lambda'")
+    def requests_p99(text: str) -> str:
+        dash = json.loads(text)
+        next(t for p in all_panels(dash) for t in p.get("targets", []) if t.get("metricName") == "Requests").update(statistic="p99")
+        return json.dumps(dash)
+
+    names_reject("a p99 of Requests (a percentile of a count)", grafana_dash, requests_p99, "a percentile (p99) of Requests")
+    names_reject("a dashboard without a cold-start panel", grafana_dash,
+                 lambda t: t.replace('"metricName": "ColdStarts"', '"metricName": "Errors"'), "no query shows ColdStarts")
+    names_reject("a CloudWatch dashboard template searching a renamed metric (Duration -> Latency)", sample_tftpl,
+                 lambda t: t.replace('MetricName=\\"Duration\\"', 'MetricName=\\"Latency\\"'), "has no metric 'Latency'")
+    names_reject("a CloudWatch dashboard template searching Errors by StatusClass", sample_tftpl,
+                 lambda t: t.replace("{${namespace},Service,Method} MetricName=\\\"Errors", "{${namespace},Service,Method,StatusClass} MetricName=\\\"Errors"),
+                 "is published with the dimensions")
+    names_reject("a CloudWatch dashboard template whose %{ for } only Terraform can evaluate", sample_tftpl,
+                 lambda t: t.replace('"widgets": [', '"widgets": [%{ for m in methods ~}%{ endfor ~}', 1), "render it with Terraform")
+
 
 def check_names_against(emitted: list, expressions: list[str]) -> list[str]:
     """Selected metric names not emitted: [] when every expression selects only known metrics."""
@@ -1115,6 +1414,14 @@ def main() -> int:
     for name in ("compose", "configs"):
         p = sub.add_parser(name)
         p.add_argument("compose_json", type=Path, help="output of `docker compose config --format json`")
+    p = sub.add_parser("aws")
+    p.add_argument("compose_json", type=Path, help="`docker compose -f docker-compose.yml config --format json`")
+    p.add_argument("aws_json", type=Path, help="the same with `-f deploy/compose.aws.yaml`")
+    p = sub.add_parser("cloudwatch")
+    p.add_argument("files", type=Path, nargs="+", help="Grafana dashboards or CloudWatch dashboard bodies (.json, .json.tftpl)")
+    p.add_argument("--emf", type=Path, default=cloudwatch_names.EMF_EVIDENCE, help="the EMF evidence (default: %(default)s)")
+    p.add_argument("--apigateway", type=Path, default=cloudwatch_names.APIGATEWAY_METRICS,
+                   help="AWS/ApiGateway's documented metrics (default: %(default)s)")
     p = sub.add_parser("dashboards")
     p.add_argument("--emitted", type=Path, action="append", default=[],
                    help="JSON list of the OTLP metrics a real run emitted (see otlp_names.load_emitted); repeatable: the union counts")
@@ -1138,6 +1445,16 @@ def main() -> int:
         check_compose(report, json.loads(args.compose_json.read_text()))
     elif args.command == "configs":
         check_configs(report, json.loads(args.compose_json.read_text()))
+    elif args.command == "aws":
+        check_aws(report, json.loads(args.compose_json.read_text()), json.loads(args.aws_json.read_text()))
+    elif args.command == "cloudwatch":
+        try:
+            catalog = cloudwatch_names.load_catalog(args.emf, args.apigateway)
+            report.good(f"{args.emf.name}: EMF metrics {', '.join(sorted(catalog.emf))} in namespace {catalog.emf_namespace!r}; "
+                        f"{args.apigateway.name}: {catalog.apigateway_namespace} {', '.join(sorted(catalog.apigateway))}")
+            cloudwatch_names.check_files(report, args.files, catalog)
+        except (OSError, ValueError, KeyError) as e:
+            report.fail(f"the known CloudWatch metrics: {e}")
     elif args.command == "dashboards":
         check_dashboards(report, args.emitted, args.require_emitted)
     elif args.command == "binary":
