@@ -31,10 +31,14 @@ impl Daemon {
 
     /// Sends one datagram, or counts it lost.
     pub(crate) fn send(&self, datagram: &[u8]) {
-        if let Err(error) = self.socket.send_to(datagram, self.address) {
-            if self.failures.fetch_add(1, Ordering::Relaxed) == 0 {
-                tracing::warn!(%error, daemon = %self.address, "X-Ray segments cannot be sent; later failures are counted and reported at shutdown");
-            }
+        if let Err(error) = self.socket.send_to(datagram, self.address)
+            && self.failures.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::warn!(
+                %error,
+                daemon = %self.address,
+                "X-Ray segments cannot be sent; later failures are counted and reported at shutdown"
+            );
         }
     }
 

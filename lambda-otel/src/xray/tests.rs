@@ -299,7 +299,7 @@ fn a_tree_too_big_for_a_datagram_goes_as_independent_subsegments() {
     // One span over the size even alone: sent without its attributes, else not at all (and counted).
     let huge = span(5, 1, false, SpanKind::Internal, "huge", vec![KeyValue::new("payload", "x".repeat(70_000))]);
     let mut sent = Vec::new();
-    assert_eq!(datagrams(&[huge.clone()], SERVICE, |datagram| sent.push(datagram.len())), 0);
+    assert_eq!(datagrams(std::slice::from_ref(&huge), SERVICE, |datagram| sent.push(datagram.len())), 0);
     assert_eq!(sent.len(), 1);
     let mut enormous = huge;
     enormous.status = Status::error("e".repeat(70_000));
