@@ -33,6 +33,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::exemplars::Exemplars;
 use crate::settings::Settings;
+use crate::xray::XRay;
 
 /// The most ended spans kept while they cannot be exported; beyond it the oldest are dropped (and counted). At a few
 /// spans per invocation this is hundreds of invocations, well beyond the longest backoff at any realistic rate of
@@ -102,7 +103,7 @@ impl SpanBuffer {
         std::mem::take(&mut self.lock().dropped)
     }
 
-    fn take(&self) -> Vec<SpanData> {
+    pub(crate) fn take(&self) -> Vec<SpanData> {
         self.lock().spans.drain(..).collect()
     }
 
@@ -119,17 +120,29 @@ impl SpanBuffer {
     }
 }
 
-/// The tracer provider's only span processor: keeps sampled spans in a [`SpanBuffer`] until [`Delivery::flush`].
+/// The tracer provider's only span processor: keeps sampled spans until [`Delivery::flush`], in a [`SpanBuffer`] for
+/// each trace exporter `OTEL_TRACES_EXPORTER` lists (OTLP's is paced, X-Ray's is emptied at every flush).
 #[derive(Debug)]
-pub(crate) struct BufferingProcessor(pub Arc<SpanBuffer>);
+pub(crate) struct BufferingProcessor {
+    pub(crate) otlp: Option<Arc<SpanBuffer>>,
+    pub(crate) xray: Option<Arc<SpanBuffer>>,
+}
 
 impl SpanProcessor for BufferingProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
         // Spans the sampler only records (RecordOnly) are not for export, as in the SDK's own processors.
-        if span.span_context.is_sampled() {
-            self.0.push(span);
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        match (&self.otlp, &self.xray) {
+            (Some(otlp), Some(xray)) => {
+                xray.push(span.clone());
+                otlp.push(span);
+            }
+            (Some(buffer), None) | (None, Some(buffer)) => buffer.push(span),
+            (None, None) => {}
         }
     }
 
@@ -268,6 +281,8 @@ pub(crate) struct Delivery {
     /// A resource for the exporters to take at the next flush (they are only reachable inside a flush).
     resource: Mutex<Option<Resource>>,
     metric_batches_kept: usize,
+    /// Spans for X-Ray, sent at every flush before the OTLP exports: a datagram has no round trip to pace.
+    xray: Option<XRay>,
 }
 
 /// How often exports go out while invocations come densely. Exporting after every invocation costs an HTTP round trip
@@ -369,7 +384,14 @@ impl Delivery {
             // A cumulative batch contains everything before it, so the newest one replaces any that failed; a delta
             // batch is lost if dropped.
             metric_batches_kept: if temporality == Temporality::Cumulative { 1 } else { DELTA_BATCHES_KEPT },
+            xray: None,
         }
+    }
+
+    /// Sends the spans `xray` collects at every flush, whatever the OTLP pacing and backoff say.
+    pub(crate) fn with_xray(mut self, xray: Option<XRay>) -> Self {
+        self.xray = xray;
+        self
     }
 
     /// The resource of the spans exported from the next flush on.
@@ -387,6 +409,11 @@ impl Delivery {
     ///
     /// Never fails: a failure is logged, what was not exported stays buffered, and that signal's backoff starts.
     pub(crate) async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
+        // First, and outside the OTLP exports' lock: a few system calls that wait for nothing, so an OTLP export in
+        // progress or a pacing interval never holds the X-Ray segments back.
+        if let Some(xray) = &self.xray {
+            xray.send_waiting(policy == Policy::Final);
+        }
         let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
             return Flushed::Busy;
         };
@@ -576,7 +603,7 @@ mod tests {
     #[test]
     fn only_sampled_spans_are_buffered() {
         let buffer = Arc::new(SpanBuffer::new(8));
-        let processor = BufferingProcessor(buffer.clone());
+        let processor = BufferingProcessor { otlp: Some(buffer.clone()), xray: None };
         processor.on_end(span("sampled", true));
         processor.on_end(span("recorded only", false));
         assert_eq!(names(&buffer.take()), ["sampled"]);
@@ -782,5 +809,70 @@ mod tests {
         *fake.traces.lock().unwrap() = None;
         assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
         assert_eq!(fake.spans.lock().unwrap().len(), 10, "and delivered once the endpoint is back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn xray_goes_at_every_flush_whatever_the_otlp_pacing_and_collector_do() {
+        let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let address = daemon.local_addr().unwrap().to_string();
+        let settings = Settings::parse(|name| match name {
+            "AWS_XRAY_DAEMON_ADDRESS" => Some(address.clone()),
+            "OTEL_TRACES_EXPORTER" => Some("otlp,xray".to_string()),
+            _ => None,
+        });
+        let xray = XRay::new(&settings).expect("a socket");
+        let fake = Arc::new(Fake::default());
+        let buffer = Arc::new(SpanBuffer::new(16));
+        let processor = BufferingProcessor { otlp: Some(buffer.clone()), xray: Some(xray.queue()) };
+        let pacing =
+            Pacing { spans_interval: Duration::from_secs(60), spans_batch: 100, metrics_interval: Duration::ZERO };
+        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), Temporality::Cumulative, pacing)
+            .with_xray(Some(xray));
+        let received = || {
+            let mut datagram = [0; 2048];
+            let length = daemon.recv(&mut datagram).expect("a datagram");
+            let document = datagram[..length].strip_prefix(crate::xray::HEADER).expect("the header");
+            serde_json::from_slice::<serde_json::Value>(document).unwrap()
+        };
+
+        // The collector hangs: OTLP misses its deadline, then backs off, then waits for the pacing interval; every
+        // invocation's spans still reach X-Ray at its own flush.
+        fake.set(Collector::Hanging);
+        let outcomes = [
+            (Flushed::Failed, Duration::ZERO),
+            (Flushed::BackingOff, INITIAL_BACKOFF),
+            (Flushed::Waiting, Duration::ZERO),
+        ];
+        for (invocation, (expected, then)) in outcomes.into_iter().enumerate() {
+            processor.on_end(span(&invocation.to_string(), true));
+            processor.on_end(span("unsampled", false));
+            assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, expected);
+            assert_eq!(received()["start_time"], 0.0, "invocation {invocation}: sent at once");
+            tokio::time::advance(then).await;
+        }
+        assert_eq!(buffer.len(), 3, "OTLP keeps its copies");
+
+        // At shutdown OTLP gets everything; X-Ray had it already, and nothing is sent twice.
+        fake.set(Collector::Up);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(names(&fake.spans.lock().unwrap()), ["0", "1", "2"]);
+        daemon.set_nonblocking(true).unwrap();
+        assert!(daemon.recv(&mut [0; 2048]).is_err(), "no datagram left");
+    }
+
+    #[test]
+    fn each_exporter_gets_the_sampled_spans_it_is_listed_for() {
+        let (otlp, xray) = (Arc::new(SpanBuffer::new(8)), Arc::new(SpanBuffer::new(8)));
+        for (processor, in_otlp, in_xray) in [
+            (BufferingProcessor { otlp: Some(otlp.clone()), xray: None }, 1, 0),
+            (BufferingProcessor { otlp: None, xray: Some(xray.clone()) }, 0, 1),
+            (BufferingProcessor { otlp: Some(otlp.clone()), xray: Some(xray.clone()) }, 1, 1),
+            (BufferingProcessor { otlp: None, xray: None }, 0, 0),
+        ] {
+            processor.on_end(span("sampled", true));
+            processor.on_end(span("recorded only", false));
+            assert_eq!((otlp.take().len(), xray.take().len()), (in_otlp, in_xray), "{processor:?}");
+        }
     }
 }

@@ -307,8 +307,13 @@ where
         let event = ApiGatewayEvent::parse(&invocation.body);
         let request = event.as_ref().map(HttpRequest::from_event);
         let headers = event.as_ref().map(ApiGatewayEvent::headers).unwrap_or_default();
-        let parent =
-            parent::parent(telemetry.propagators(), Headers(&headers), invocation.context.xray_trace_id.as_deref());
+        let runtime_trace_id = invocation.context.xray_trace_id.as_deref();
+        let parent = parent::parent(
+            telemetry.propagators(),
+            Headers(&headers),
+            runtime_trace_id,
+            telemetry.runtime_parent_first(),
+        );
         let span = server_span(request.as_ref(), &invocation.context, coldstart);
         // Before the span is first entered: tracing-opentelemetry starts the OpenTelemetry span then.
         if let Err(error) = span.set_parent(parent) {

@@ -38,6 +38,7 @@ mod parent;
 mod resource;
 mod settings;
 mod shutdown;
+mod xray;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,14 +201,19 @@ impl Telemetry {
         started: Instant,
     ) -> (Self, SdkTracer) {
         let buffer = Arc::new(SpanBuffer::new(SPAN_BUFFER_CAPACITY));
+        let xray = if settings.traces.xray { xray::XRay::new(&settings) } else { None };
+        let processor = BufferingProcessor {
+            otlp: settings.traces.otlp.then(|| buffer.clone()),
+            xray: xray.as_ref().map(xray::XRay::queue),
+        };
         let tracer_provider = SdkTracerProvider::builder()
-            .with_span_processor(BufferingProcessor(buffer.clone()))
+            .with_span_processor(processor)
             .with_sampler(settings.otlp.sampler.to_sdk())
             .build();
         let scope =
             InstrumentationScope::builder(env!("CARGO_PKG_NAME")).with_version(env!("CARGO_PKG_VERSION")).build();
         let tracer = tracer_provider.tracer_with_scope(scope);
-        let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality, settings.pacing);
+        let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality, settings.pacing).with_xray(xray);
         let inner = Inner {
             settings,
             service_version,
@@ -242,6 +248,12 @@ impl Telemetry {
 
     fn propagators(&self) -> &[Propagator] {
         self.inner.as_ref().map_or(&[], |inner| &inner.settings.otlp.propagators)
+    }
+
+    /// Whether the runtime's trace header is the invocation's parent before the event's headers: with X-Ray among
+    /// the trace exporters, the spans belong under Lambda's function segment.
+    fn runtime_parent_first(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.settings.traces.xray)
     }
 
     /// Keeps the invocation `span` as the exemplar of the request-duration series `attributes` name.

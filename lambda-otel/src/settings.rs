@@ -68,8 +68,67 @@ pub(crate) struct Settings {
     /// From `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`.
     pub(crate) log_filter: Targets,
     pub(crate) lambda: Lambda,
+    /// `OTEL_TRACES_EXPORTER` and `AWS_XRAY_DAEMON_ADDRESS`: where the spans go.
+    pub(crate) traces: Traces,
     /// Why a variable was ignored, one sentence each.
     pub(crate) warnings: Vec<String>,
+}
+
+/// Where the UDP datagrams go when `AWS_XRAY_DAEMON_ADDRESS` is unset or unusable: the X-Ray SDKs' default.
+pub(crate) const DEFAULT_XRAY_DAEMON: &str = "127.0.0.1:2000";
+
+/// The trace exporters `OTEL_TRACES_EXPORTER` lists (`otlp`, `xray`, `none`; both at once is allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Traces {
+    pub(crate) otlp: bool,
+    pub(crate) xray: bool,
+    /// `AWS_XRAY_DAEMON_ADDRESS`'s UDP address (`host:port`), else [`DEFAULT_XRAY_DAEMON`].
+    pub(crate) xray_daemon: String,
+}
+
+impl Traces {
+    /// Unset, `xray` when the X-Ray daemon is announced and no OTLP endpoint is (the deployed function with active
+    /// tracing and nothing else configured), otherwise `otlp`, as before X-Ray was supported. An unknown entry is
+    /// ignored with a warning; a list of unknown entries only is the default.
+    fn read<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>) -> Self {
+        const NAME: &str = "OTEL_TRACES_EXPORTER";
+        let daemon = env.get("AWS_XRAY_DAEMON_ADDRESS");
+        let xray_daemon = env.parse("AWS_XRAY_DAEMON_ADDRESS", DEFAULT_XRAY_DAEMON.to_string(), |value| {
+            xray_daemon_address(value).map(str::to_string)
+        });
+        let otlp_endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+            .iter()
+            .any(|name| env.get(name).is_some());
+        let mut traces = Traces { otlp: false, xray: false, xray_daemon };
+        let mut known = false;
+        for entry in env.get(NAME).iter().flat_map(|list| list.split(',')).map(str::trim) {
+            match entry.to_ascii_lowercase().as_str() {
+                "otlp" => traces.otlp = true,
+                "xray" => traces.xray = true,
+                "none" => {}
+                "" => continue,
+                _ => {
+                    env.warn(NAME, entry, "not a trace exporter (otlp, xray, none)");
+                    continue;
+                }
+            }
+            known = true;
+        }
+        if !known {
+            traces.xray = daemon.is_some() && !otlp_endpoint;
+            traces.otlp = !traces.xray;
+        }
+        traces
+    }
+}
+
+/// The UDP `host:port` of an `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the two-address form Lambda and the SDKs
+/// use, `tcp:host:port udp:host:port` (either order), whose `udp:` one takes the segments.
+fn xray_daemon_address(value: &str) -> Option<&str> {
+    let address =
+        if value.contains(' ') { value.split_whitespace().find_map(|part| part.strip_prefix("udp:"))? } else { value };
+    let (host, port) = address.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok_and(|port| port > 0)).then_some(address)
 }
 
 impl Settings {
@@ -117,6 +176,7 @@ impl Settings {
                 _ => None,
             });
         let log_filter = log_filter(&mut env);
+        let traces = Traces::read(&mut env);
         Settings {
             otlp,
             service_name,
@@ -125,6 +185,7 @@ impl Settings {
             log_format,
             log_filter,
             lambda,
+            traces,
             warnings: env.take_warnings(),
         }
     }

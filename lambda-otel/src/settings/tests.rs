@@ -176,3 +176,53 @@ fn pacing_defaults_and_knobs() {
     assert_eq!(bad.pacing.spans_batch, 512, "more than the buffer holds");
     assert_eq!(bad.warnings.len(), 1, "{:?}", bad.warnings);
 }
+
+#[test]
+fn trace_exporters_default_to_xray_only_where_the_daemon_is_and_no_otlp_endpoint() {
+    let exporters = |variables: &[(&str, &str)]| {
+        let traces = parse(variables).traces;
+        (traces.otlp, traces.xray)
+    };
+    let daemon = ("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000");
+    assert_eq!(exporters(&[]), (true, false), "no daemon: OTLP, as before");
+    assert_eq!(exporters(&[daemon]), (false, true), "the deployed function with active tracing");
+    assert_eq!(exporters(&[daemon, ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]), (true, false));
+    assert_eq!(exporters(&[daemon, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]), (true, false));
+    assert_eq!(exporters(&[daemon, ("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]), (false, true), "empty counts as unset");
+}
+
+#[test]
+fn trace_exporters_listed() {
+    let cases: &[(&str, (bool, bool))] = &[
+        ("otlp", (true, false)),
+        ("xray", (false, true)),
+        ("otlp,xray", (true, true)),
+        (" XRay , otlp ", (true, true)),
+        ("none", (false, false)),
+        ("xray,zipkin", (false, true)),
+    ];
+    for (value, expected) in cases {
+        let traces = parse(&[("OTEL_TRACES_EXPORTER", value)]).traces;
+        assert_eq!((traces.otlp, traces.xray), *expected, "{value}");
+        assert_eq!(traces.xray_daemon, DEFAULT_XRAY_DAEMON, "{value}");
+    }
+    let unknown = parse(&[("OTEL_TRACES_EXPORTER", "zipkin,jaeger")]);
+    assert_eq!((unknown.traces.otlp, unknown.traces.xray), (true, false), "nothing known: the default");
+    assert_eq!(unknown.warnings.len(), 2, "{:?}", unknown.warnings);
+    assert!(unknown.warnings[0].contains("OTEL_TRACES_EXPORTER=\"zipkin\""), "{:?}", unknown.warnings);
+}
+
+#[test]
+fn xray_daemon_address_in_both_forms() {
+    let daemon = |value: &str| {
+        let settings = parse(&[("AWS_XRAY_DAEMON_ADDRESS", value)]);
+        (settings.traces.xray_daemon, settings.warnings.len())
+    };
+    assert_eq!(daemon("169.254.79.129:2000"), ("169.254.79.129:2000".into(), 0));
+    assert_eq!(daemon("tcp:127.0.0.1:2000 udp:127.0.0.2:2001"), ("127.0.0.2:2001".into(), 0));
+    assert_eq!(daemon("udp:xray.local:2001 tcp:127.0.0.1:2000"), ("xray.local:2001".into(), 0));
+    assert_eq!(daemon("[::1]:2000"), ("[::1]:2000".into(), 0));
+    for bad in ["2000", "localhost", "host:port", ":2000", "tcp:127.0.0.1:2000 tcp:127.0.0.1:2001", "h:0"] {
+        assert_eq!(daemon(bad), (DEFAULT_XRAY_DAEMON.into(), 1), "{bad}");
+    }
+}
