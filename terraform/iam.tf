@@ -22,6 +22,10 @@ resource "aws_iam_role" "function" {
 # logs:CreateLogGroup. Pulling the image needs nothing here either: Lambda pulls with its service principal, which
 # the repository policy allows (for a repository in the function's account, Lambda adds that statement itself when it
 # creates the function).
+# The EMF metrics need nothing more: the function writes them to stdout like any log line, Lambda ships them to this
+# log group with this statement, and CloudWatch Logs extracts the metrics on ingestion. There is no
+# cloudwatch:PutMetricData call, so no cloudwatch:* permission. OTLP export needs none either: it goes to the
+# endpoint over HTTP(S) with the endpoint's own credentials (otel_exporter_otlp_headers), not to an AWS API.
 resource "aws_iam_role_policy" "logs" {
   name = "write-own-log-group"
   role = aws_iam_role.function.id
@@ -37,8 +41,13 @@ resource "aws_iam_role_policy" "logs" {
   })
 }
 
-# X-Ray: only with active tracing. These two actions have no resource-level permissions (the service authorization
-# reference lists no resource type for them), so "*" is the only valid Resource.
+# X-Ray: with active tracing, whether or not the function's own spans go to X-Ray (otel_traces_exporter). The daemon
+# Lambda runs beside the function sends Lambda's function segment and, with "xray", the function's subsegments with
+# the execution role's credentials; Lambda refuses to turn active tracing on for a role without PutTraceSegments
+# (InvalidParameterValueException). "xray" without active tracing is refused at plan time (lambda.tf), so this
+# condition also covers it. These two actions have no resource-level permissions (the service authorization
+# reference lists no resource type for them), so "*" is the only valid Resource. Sampling rules are not read
+# (xray:GetSampling*): Lambda's trace header carries the sampling decision.
 resource "aws_iam_role_policy" "xray" {
   count = var.tracing_enabled ? 1 : 0
 

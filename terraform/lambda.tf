@@ -3,16 +3,40 @@
 ################################################################################
 
 locals {
+  otlp_endpoint_set = var.otel_exporter_otlp_endpoint != null
+
+  # Where each signal goes (see var.otel_traces_exporter / var.otel_metrics_exporter). Without a choice: to AWS when no
+  # OTLP endpoint is given (spans to the X-Ray daemon, which runs only with active tracing; metrics as EMF lines in
+  # the function's log), to the endpoint when one is.
+  traces_exporters = var.otel_traces_exporter != null ? var.otel_traces_exporter : (
+    local.otlp_endpoint_set ? ["otlp"] : var.tracing_enabled ? ["xray"] : []
+  )
+  metrics_exporters = var.otel_metrics_exporter != null ? var.otel_metrics_exporter : (
+    local.otlp_endpoint_set ? ["otlp"] : ["emf"]
+  )
+  xray_used = contains(local.traces_exporters, "xray")
+  emf_used  = contains(local.metrics_exporters, "emf")
+  otlp_used = contains(local.traces_exporters, "otlp") || contains(local.metrics_exporters, "otlp")
+  service   = coalesce(var.otel_service_name, var.function_name)
+
+  # The exporter variables' values: always set, "none" included, because Lambda sets AWS_XRAY_DAEMON_ADDRESS in every
+  # function, so the library's own default could otherwise pick X-Ray where the configuration chose nothing.
+  traces_exporter  = length(local.traces_exporters) == 0 ? "none" : join(",", local.traces_exporters)
+  metrics_exporter = length(local.metrics_exporters) == 0 ? "none" : join(",", local.metrics_exporters)
+
   otel_environment = merge(
     {
-      OTEL_SERVICE_NAME            = coalesce(var.otel_service_name, var.function_name)
+      OTEL_SERVICE_NAME            = local.service
       LAMBDA_OTEL_FLUSH_TIMEOUT_MS = tostring(var.otel_flush_timeout_ms)
+      OTEL_TRACES_EXPORTER         = local.traces_exporter
+      OTEL_METRICS_EXPORTER        = local.metrics_exporter
     },
-    var.otel_exporter_otlp_endpoint == null ? { OTEL_SDK_DISABLED = "true" } : {
-      OTEL_EXPORTER_OTLP_ENDPOINT                                 = var.otel_exporter_otlp_endpoint
-      OTEL_EXPORTER_OTLP_PROTOCOL                                 = var.otel_exporter_otlp_protocol
-    },
-    var.otel_exporter_otlp_headers == null ? {} : { OTEL_EXPORTER_OTLP_HEADERS = var.otel_exporter_otlp_headers },
+    local.emf_used ? { LAMBDA_OTEL_EMF_NAMESPACE = var.metrics_namespace } : {},
+    local.otlp_used ? {
+      OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint
+      OTEL_EXPORTER_OTLP_PROTOCOL = var.otel_exporter_otlp_protocol
+    } : {},
+    local.otlp_used && var.otel_exporter_otlp_headers != null ? { OTEL_EXPORTER_OTLP_HEADERS = var.otel_exporter_otlp_headers } : {},
   )
 }
 
@@ -44,6 +68,22 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = var.tracing_enabled ? "Active" : "PassThrough"
+  }
+
+  lifecycle {
+    # Combinations of variables that would deploy a function whose telemetry goes nowhere, caught at plan time.
+    precondition {
+      condition     = !local.xray_used || var.tracing_enabled
+      error_message = "otel_traces_exporter includes \"xray\", which needs tracing_enabled = true: Lambda runs the X-Ray daemon the function sends its spans to only with active tracing."
+    }
+    precondition {
+      condition     = !local.otlp_used || local.otlp_endpoint_set
+      error_message = "otel_traces_exporter or otel_metrics_exporter includes \"otlp\", which needs otel_exporter_otlp_endpoint."
+    }
+    precondition {
+      condition     = !local.otlp_endpoint_set || local.otlp_used
+      error_message = "otel_exporter_otlp_endpoint is set but neither otel_traces_exporter nor otel_metrics_exporter includes \"otlp\": add \"otlp\" to one of them, or drop the endpoint."
+    }
   }
 
   depends_on = [

@@ -59,3 +59,38 @@ output "access_log_group_name" {
   description = "CloudWatch log group of the stage's access logs (one JSON line per request)."
   value       = aws_cloudwatch_log_group.api_access.name
 }
+
+output "traces_exporter" {
+  description = "Where the function's spans go (OTEL_TRACES_EXPORTER): xray, otlp, both, or none."
+  value       = local.traces_exporter
+}
+
+output "metrics_exporter" {
+  description = "Where the function's metrics go (OTEL_METRICS_EXPORTER): emf, otlp, both, or none."
+  value       = local.metrics_exporter
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the function's EMF metrics (null when they are not written)."
+  value       = local.emf_used ? var.metrics_namespace : null
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null without one)."
+  value       = var.dashboard_enabled ? aws_cloudwatch_dashboard.this[0].dashboard_name : null
+}
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard in the console: the function's requests, errors, latency and cold starts, and the stage's API Gateway metrics (null without one)."
+  value       = var.dashboard_enabled ? "${local.console}/cloudwatch/home?region=${var.region}#dashboards:name=${aws_cloudwatch_dashboard.this[0].dashboard_name}" : null
+}
+
+output "traces_url" {
+  description = "The traces that went through the function, in the console's X-Ray trace view (API Gateway's, Lambda's and the function's segments in one trace)."
+  value       = local.traces_url
+}
+
+output "trace_map_url" {
+  description = "The console's X-Ray trace map for the last hour: client, API Gateway stage, Lambda, function."
+  value       = local.trace_map_url
+}

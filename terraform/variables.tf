@@ -131,7 +131,7 @@ variable "timeout" {
 }
 
 variable "tracing_enabled" {
-  description = "X-Ray active tracing on the function and tracing on the API stage. When false, the execution role gets no X-Ray permission."
+  description = "X-Ray active tracing on the function and tracing on the API stage; the function's own spans reach X-Ray only with it (otel_traces_exporter \"xray\"). When false, the execution role gets no X-Ray permission."
   type        = bool
   default     = true
 }
@@ -152,7 +152,7 @@ variable "kms_key_arn" {
 ################################################################################
 
 variable "otel_exporter_otlp_endpoint" {
-  description = "OTEL_EXPORTER_OTLP_ENDPOINT: base URL of the OTLP receiver (collector or backend), e.g. https://otlp.example.com:4318. Null: no export (OTEL_SDK_DISABLED=true); logs still go to CloudWatch."
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT: base URL of the OTLP receiver (collector or backend), e.g. https://otlp.example.com:4318. Set, it becomes the default destination of both traces and metrics (see otel_traces_exporter, otel_metrics_exporter). Null: traces go to X-Ray and metrics to CloudWatch (EMF)."
   type        = string
   default     = null
 
@@ -186,13 +186,74 @@ variable "otel_exporter_otlp_headers" {
 }
 
 variable "otel_service_name" {
-  description = "OTEL_SERVICE_NAME: the service.name of the function's telemetry. Null: the function name."
+  description = "OTEL_SERVICE_NAME: the service.name of the function's telemetry, and the Service dimension of its CloudWatch metrics. Null: the function name."
   type        = string
   default     = null
 
   validation {
     condition     = var.otel_service_name == null || try(length(trimspace(var.otel_service_name)) > 0, false)
     error_message = "otel_service_name must not be empty (use null for the function name)."
+  }
+
+  validation {
+    # The dashboard's search expressions quote the name in '...' and "...": CloudWatch's search syntax has no
+    # escape that Terraform could apply for every one of these.
+    condition     = var.otel_service_name == null || !can(regex("[\"'\\\\]", coalesce(var.otel_service_name, "-")))
+    error_message = "otel_service_name must not contain quotes or backslashes (it is a dimension value in the dashboard's search expressions)."
+  }
+}
+
+variable "otel_traces_exporter" {
+  description = <<-EOT
+    OTEL_TRACES_EXPORTER: where the function sends its spans, a list of
+    "xray" (the X-Ray daemon Lambda runs beside the function with active tracing; needs tracing_enabled) and
+    "otlp" (otel_exporter_otlp_endpoint). Both at once send every span to both; [] sends none ("none").
+    Null: ["otlp"] with an OTLP endpoint, else ["xray"] with tracing_enabled, else [].
+  EOT
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.otel_traces_exporter == null || alltrue([for e in coalesce(var.otel_traces_exporter, []) : contains(["xray", "otlp"], e)])
+    error_message = "otel_traces_exporter entries must be \"xray\" or \"otlp\" (an empty list for none)."
+  }
+
+  validation {
+    condition     = var.otel_traces_exporter == null || length(distinct(coalesce(var.otel_traces_exporter, []))) == length(coalesce(var.otel_traces_exporter, []))
+    error_message = "otel_traces_exporter must not name an exporter twice."
+  }
+}
+
+variable "otel_metrics_exporter" {
+  description = <<-EOT
+    OTEL_METRICS_EXPORTER: where the function sends its metrics, a list of
+    "emf" (CloudWatch Embedded Metric Format lines in the function's log, namespace metrics_namespace) and
+    "otlp" (otel_exporter_otlp_endpoint). Both at once send to both; [] sends none ("none").
+    Null: ["otlp"] with an OTLP endpoint, else ["emf"].
+  EOT
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.otel_metrics_exporter == null || alltrue([for e in coalesce(var.otel_metrics_exporter, []) : contains(["emf", "otlp"], e)])
+    error_message = "otel_metrics_exporter entries must be \"emf\" or \"otlp\" (an empty list for none)."
+  }
+
+  validation {
+    condition     = var.otel_metrics_exporter == null || length(distinct(coalesce(var.otel_metrics_exporter, []))) == length(coalesce(var.otel_metrics_exporter, []))
+    error_message = "otel_metrics_exporter must not name an exporter twice."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "LAMBDA_OTEL_EMF_NAMESPACE: the CloudWatch namespace of the function's EMF metrics (Requests, Duration, Errors, ColdStarts), and the one the dashboard reads."
+  type        = string
+  default     = "hello-lambda-otel"
+
+  validation {
+    # CloudWatch's rules for a namespace: 1 to 255 of these characters, not only spaces, not AWS/ (AWS's own).
+    condition     = can(regex("^[0-9A-Za-z._#:/ -]{1,255}$", var.metrics_namespace)) && length(trimspace(var.metrics_namespace)) > 0 && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 letters, digits, spaces and . - _ / # : characters, not only spaces, and must not begin with AWS/ (CloudWatch's rules)."
   }
 }
 
@@ -215,6 +276,27 @@ variable "environment_variables" {
   validation {
     condition     = alltrue([for key in keys(var.environment_variables) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", key))])
     error_message = "Environment variable names must start with a letter and hold only letters, digits and underscores."
+  }
+}
+
+################################################################################
+# Dashboard
+################################################################################
+
+variable "dashboard_enabled" {
+  description = "Create the CloudWatch dashboard of the function's metrics (EMF) and the API stage's metrics."
+  type        = bool
+  default     = true
+}
+
+variable "dashboard_name" {
+  description = "Name of the CloudWatch dashboard. Dashboards are global to the account, not per Region. Null: \"<function_name>-<region>\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dashboard_name == null || can(regex("^[A-Za-z0-9_-]{1,255}$", coalesce(var.dashboard_name, "-")))
+    error_message = "dashboard_name must be 1 to 255 letters, digits, hyphens or underscores (CloudWatch's rule)."
   }
 }
 

@@ -134,8 +134,21 @@ run "tutorial_api_wiring" {
     error_message = "Tracing on: active tracing and the X-Ray policy."
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables == tomap({ OTEL_SERVICE_NAME = "GetStartedLambdaProxyIntegration", LAMBDA_OTEL_FLUSH_TIMEOUT_MS = "500", OTEL_SDK_DISABLED = "true" })
-    error_message = "Without an OTLP endpoint the SDK is disabled; the service name is the function's."
+    # function-environment.env is what `make run-deployed` gives the function locally: it must stay what the
+    # default deployment gives it (KEY=VALUE lines).
+    condition = aws_lambda_function.this.environment[0].variables == tomap({
+      for line in compact(split("\n", file("function-environment.env"))) :
+      regex("^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)[0] => regex("^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)[1]
+    })
+    error_message = "The default deployment's function environment must equal function-environment.env."
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables == tomap({ OTEL_SERVICE_NAME = "GetStartedLambdaProxyIntegration", LAMBDA_OTEL_FLUSH_TIMEOUT_MS = "500", OTEL_TRACES_EXPORTER = "xray", OTEL_METRICS_EXPORTER = "emf", LAMBDA_OTEL_EMF_NAMESPACE = "hello-lambda-otel" })
+    error_message = "Without an OTLP endpoint, traces go to X-Ray and metrics to EMF in the namespace hello-lambda-otel; the service name is the function's."
+  }
+  assert {
+    condition     = output.traces_exporter == "xray" && output.metrics_exporter == "emf" && output.metrics_namespace == "hello-lambda-otel"
+    error_message = "The telemetry outputs must say X-Ray, EMF and the namespace."
   }
   assert {
     condition     = jsondecode(aws_iam_role_policy.logs.policy).Statement[0].Resource == "arn:aws:logs:us-east-1:123456789012:log-group:mocked:*"
@@ -178,6 +191,87 @@ run "tracing_off_drops_xray" {
     condition     = length(aws_iam_role_policy.xray) == 0 && aws_lambda_function.this.tracing_config[0].mode == "PassThrough" && !aws_api_gateway_stage.this.xray_tracing_enabled
     error_message = "Tracing off: no X-Ray permission, no active tracing, no stage tracing."
   }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OTEL_TRACES_EXPORTER"] == "none" && aws_lambda_function.this.environment[0].variables["OTEL_METRICS_EXPORTER"] == "emf"
+    error_message = "Tracing off without an endpoint: no span export (not even by the library's default, X-Ray), metrics still EMF."
+  }
+}
+
+run "dashboard" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_dashboard.this[0].dashboard_name == "GetStartedLambdaProxyIntegration-us-east-1"
+    error_message = "The dashboard is named after the function and the Region (dashboards are global)."
+  }
+  assert {
+    # Every metric the dashboard reads: SEARCH expressions name the function's EMF metrics, plain rows API Gateway's
+    # (metric math over them names none).
+    condition = toset(compact(flatten([
+      for widget in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : [
+        for row in try(widget.properties.metrics, []) :
+        can(row[0].expression) ? join(",", flatten(regexall("MetricName=\"([A-Za-z0-9]+)\"", row[0].expression))) : "${row[0]}/${row[1]}"
+      ]
+    ]))) == toset(["Requests", "Errors", "Duration", "ColdStarts", "AWS/ApiGateway/Count", "AWS/ApiGateway/4XXError", "AWS/ApiGateway/5XXError", "AWS/ApiGateway/Latency", "AWS/ApiGateway/IntegrationLatency"])
+    error_message = "The dashboard must show the EMF metrics Requests, Errors, Duration, ColdStarts and API Gateway's Count, 4XXError, 5XXError, Latency, IntegrationLatency."
+  }
+  assert {
+    # The function's panels search its namespace for its Service; API Gateway's select the API and the stage.
+    condition = alltrue(flatten([
+      for widget in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : [
+        for row in try(widget.properties.metrics, []) :
+        can(row[0].expression) ? (
+          startswith(row[0].expression, "SEARCH(") ? strcontains(row[0].expression, "{\"hello-lambda-otel\",Service,Method") && strcontains(row[0].expression, "Service=\"GetStartedLambdaProxyIntegration\"") : true
+        ) : slice(row, 2, 6) == ["ApiName", "LambdaSimpleProxy", "Stage", "test"]
+      ]
+    ]))
+    error_message = "Function panels must search namespace hello-lambda-otel for Service GetStartedLambdaProxyIntegration; API Gateway panels must select ApiName LambdaSimpleProxy, Stage test."
+  }
+  assert {
+    condition     = output.dashboard_url == "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=GetStartedLambdaProxyIntegration-us-east-1"
+    error_message = "The dashboard URL must open the dashboard in the Region's console."
+  }
+  assert {
+    condition     = output.traces_url == "https://console.aws.amazon.com/xray/home?region=us-east-1#/traces?filter=service(%22GetStartedLambdaProxyIntegration%22)" && output.trace_map_url == "https://console.aws.amazon.com/xray/home?region=us-east-1#/service-map?timeRange=PT1H"
+    error_message = "The trace URLs must open the Region's X-Ray trace list (filtered to the function) and trace map."
+  }
+}
+
+run "dashboard_off_and_named" {
+  command = plan
+
+  variables {
+    dashboard_enabled = false
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_dashboard.this) == 0 && output.dashboard_url == null && output.dashboard_name == null
+    error_message = "dashboard_enabled = false: no dashboard, no URL."
+  }
+}
+
+run "custom_namespace_and_service" {
+  command = plan
+
+  variables {
+    metrics_namespace = "Team/hello lambda"
+    otel_service_name = "hello"
+    dashboard_name    = "hello-dashboard"
+    api_name          = "Hello.API_v2"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["LAMBDA_OTEL_EMF_NAMESPACE"] == "Team/hello lambda" && aws_lambda_function.this.environment[0].variables["OTEL_SERVICE_NAME"] == "hello"
+    error_message = "The namespace and the service name go to the function."
+  }
+  assert {
+    condition     = aws_cloudwatch_dashboard.this[0].dashboard_name == "hello-dashboard" && strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "{\\\"Team/hello lambda\\\",Service,Method,StatusClass} MetricName=\\\"Requests\\\" Service=\\\"hello\\\"")
+    error_message = "The dashboard searches the given namespace (quoted) for the given service."
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[5].properties.metrics[0][3] == "Hello.API_v2"
+    error_message = "The API's name selects API Gateway's metrics."
+  }
 }
 
 run "otlp_export_settings" {
@@ -193,8 +287,64 @@ run "otlp_export_settings" {
   }
 
   assert {
-    condition     = nonsensitive(aws_lambda_function.this.environment[0].variables) == tomap({ OTEL_SERVICE_NAME = "hello", LAMBDA_OTEL_FLUSH_TIMEOUT_MS = "250", OTEL_EXPORTER_OTLP_ENDPOINT = "https://otlp.example.com:4317", OTEL_EXPORTER_OTLP_PROTOCOL = "grpc", OTEL_EXPORTER_OTLP_HEADERS = "x-api-key=secret", RUST_LOG = "debug" })
-    error_message = "The function's environment must carry the OTLP settings."
+    condition     = nonsensitive(aws_lambda_function.this.environment[0].variables) == tomap({ OTEL_SERVICE_NAME = "hello", LAMBDA_OTEL_FLUSH_TIMEOUT_MS = "250", OTEL_TRACES_EXPORTER = "otlp", OTEL_METRICS_EXPORTER = "otlp", OTEL_EXPORTER_OTLP_ENDPOINT = "https://otlp.example.com:4317", OTEL_EXPORTER_OTLP_PROTOCOL = "grpc", OTEL_EXPORTER_OTLP_HEADERS = "x-api-key=secret", RUST_LOG = "debug" })
+    error_message = "With an endpoint, both signals go to OTLP (no X-Ray, no EMF namespace): the function's environment carries the OTLP settings."
+  }
+  assert {
+    # API Gateway and Lambda still trace with X-Ray: Lambda needs the permission for active tracing.
+    condition     = length(aws_iam_role_policy.xray) == 1 && aws_lambda_function.this.tracing_config[0].mode == "Active"
+    error_message = "OTLP with tracing on: active tracing and its X-Ray permission stay."
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets) == 3 && !strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "SEARCH(") && output.metrics_namespace == null
+    error_message = "Without EMF the dashboard has the text and API Gateway's panels only."
+  }
+}
+
+run "otlp_and_aws_at_once" {
+  command = plan
+
+  variables {
+    otel_exporter_otlp_endpoint = "https://otlp.example.com:4318"
+    otel_traces_exporter        = ["otlp", "xray"]
+    otel_metrics_exporter       = ["emf", "otlp"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OTEL_TRACES_EXPORTER"] == "otlp,xray" && aws_lambda_function.this.environment[0].variables["OTEL_METRICS_EXPORTER"] == "emf,otlp" && aws_lambda_function.this.environment[0].variables["LAMBDA_OTEL_EMF_NAMESPACE"] == "hello-lambda-otel" && aws_lambda_function.this.environment[0].variables["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otlp.example.com:4318"
+    error_message = "Both at once: comma lists for the library, the EMF namespace and the OTLP endpoint."
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets) == 7
+    error_message = "With EMF the dashboard has the function's four panels too."
+  }
+}
+
+run "otlp_metrics_only_traces_to_xray" {
+  command = plan
+
+  variables {
+    otel_exporter_otlp_endpoint = "https://otlp.example.com:4318"
+    otel_traces_exporter        = ["xray"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OTEL_TRACES_EXPORTER"] == "xray" && aws_lambda_function.this.environment[0].variables["OTEL_METRICS_EXPORTER"] == "otlp"
+    error_message = "Each signal follows its own variable; the endpoint is the default of the one not given."
+  }
+}
+
+run "no_telemetry_export" {
+  command = plan
+
+  variables {
+    otel_traces_exporter  = []
+    otel_metrics_exporter = []
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OTEL_TRACES_EXPORTER"] == "none" && aws_lambda_function.this.environment[0].variables["OTEL_METRICS_EXPORTER"] == "none" && !contains(keys(aws_lambda_function.this.environment[0].variables), "LAMBDA_OTEL_EMF_NAMESPACE")
+    error_message = "Empty lists: none for both signals."
   }
 }
 

@@ -7,8 +7,8 @@
 #   checkov   checkov over terraform/: no failed check (each skip is annotated inline with its reason)
 #   checkov-dockerfile  the same for the Dockerfile (the image the configuration builds)
 #   moto      a real apply against the moto AWS emulator (127.0.0.1, free port): API, resource, method, integration,
-#             stage, permission checked through boto3; plan after apply is empty; an update (tracing off) too;
-#             destroy leaves nothing
+#             stage, permission, function environment, dashboard checked through boto3; plan after apply is empty;
+#             then an update to OTLP (an endpoint, tracing off) checked the same way; destroy leaves nothing
 #
 # Usage: terraform/tests/run.sh [STEP...]          (all steps by default)
 # Environment:
@@ -28,6 +28,7 @@ MOTO_VERSION=5.2.1
 BOTO3_VERSION=1.43.11
 CHECKOV_VERSION=3.3.30
 TF_TIMEOUT=${TF_TIMEOUT:-600} # seconds for one terraform command against the emulator (a retry loop would hang)
+OTLP_ENDPOINT=https://otlp.example.com:4318 # never reached: moto does not run the function
 
 all_steps=(fmt validate test checkov checkov-dockerfile moto)
 steps=("$@")
@@ -117,7 +118,7 @@ unset TF_DATA_DIR TF_WORKSPACE
 copy_config() {
   local dest=$work/$1
   mkdir -p "$dest"
-  cp "$tf_dir"/*.tf "$dest"/
+  cp "$tf_dir"/*.tf "$tf_dir"/*.tftpl "$tf_dir"/function-environment.env "$dest"/
   echo "$dest"
 }
 
@@ -234,7 +235,7 @@ step_moto() {
   "${tf[@]}" apply -auto-approve -input=false -no-color "${vars[@]}" || return 1
   "${tf[@]}" output -json -no-color >outputs.json || return 1
   "$python" "$here/moto/aws_checks.py" applied --endpoint "$endpoint" --outputs outputs.json \
-    --image-uri "$image_digest" --tracing on || return 1
+    --image-uri "$image_digest" --telemetry aws --env-file "$tf_dir/function-environment.env" || return 1
 
   echo "== plan right after apply"
   "${tf[@]}" plan -detailed-exitcode -input=false -no-color "${vars[@]}" >plan.log 2>&1
@@ -244,19 +245,22 @@ step_moto() {
     *) cat plan.log; echo "not ok - plan after apply failed"; return 1 ;;
   esac
 
-  echo "== apply an update: tracing off"
-  "${tf[@]}" apply -auto-approve -input=false -no-color "${vars[@]}" -var tracing_enabled=false || return 1
+  # The second apply: telemetry to an OTLP endpoint. Tracing off as well (OTLP only, no X-Ray at all), so that the
+  # same apply also covers the update that takes the X-Ray permission and active tracing away: one apply less.
+  vars+=(-var "otel_exporter_otlp_endpoint=$OTLP_ENDPOINT" -var tracing_enabled=false)
+  echo "== apply an update: OTLP endpoint, tracing off"
+  "${tf[@]}" apply -auto-approve -input=false -no-color "${vars[@]}" || return 1
   "${tf[@]}" output -json -no-color >outputs.json || return 1
   "$python" "$here/moto/aws_checks.py" applied --endpoint "$endpoint" --outputs outputs.json \
-    --image-uri "$image_digest" --tracing off || return 1
-  "${tf[@]}" plan -detailed-exitcode -input=false -no-color "${vars[@]}" -var tracing_enabled=false >plan.log 2>&1
+    --image-uri "$image_digest" --telemetry otlp --otlp-endpoint "$OTLP_ENDPOINT" || return 1
+  "${tf[@]}" plan -detailed-exitcode -input=false -no-color "${vars[@]}" >plan.log 2>&1
   case $? in
     0) echo "ok - plan after the update: No changes (${SECONDS}s)" ;;
     *) cat plan.log; echo "not ok - plan after the update is not empty"; return 1 ;;
   esac
 
   echo "== destroy"
-  "${tf[@]}" destroy -auto-approve -input=false -no-color "${vars[@]}" -var tracing_enabled=false || return 1
+  "${tf[@]}" destroy -auto-approve -input=false -no-color "${vars[@]}" || return 1
   "$python" "$here/moto/aws_checks.py" destroyed --endpoint "$endpoint" --keep-repository byo-image || return 1
   echo "ok - destroyed and checked (${SECONDS}s)"
 }

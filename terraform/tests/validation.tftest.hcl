@@ -164,3 +164,128 @@ run "rejects_environment_variable_bad_name" {
 
   expect_failures = [var.environment_variables]
 }
+
+run "rejects_traces_exporter_jaeger" {
+  command = plan
+
+  variables {
+    otel_traces_exporter = ["jaeger"]
+  }
+
+  expect_failures = [var.otel_traces_exporter]
+}
+
+run "rejects_traces_exporter_twice" {
+  command = plan
+
+  variables {
+    otel_traces_exporter = ["xray", "xray"]
+  }
+
+  expect_failures = [var.otel_traces_exporter]
+}
+
+run "rejects_metrics_exporter_prometheus" {
+  command = plan
+
+  variables {
+    otel_metrics_exporter = ["prometheus"]
+  }
+
+  expect_failures = [var.otel_metrics_exporter]
+}
+
+run "rejects_metrics_exporter_none_as_entry" {
+  command = plan
+
+  variables {
+    otel_metrics_exporter = ["none"]
+  }
+
+  expect_failures = [var.otel_metrics_exporter]
+}
+
+run "rejects_namespace_aws" {
+  command = plan
+
+  variables {
+    metrics_namespace = "AWS/Lambda"
+  }
+
+  expect_failures = [var.metrics_namespace]
+}
+
+run "rejects_namespace_with_quote" {
+  command = plan
+
+  variables {
+    metrics_namespace = "hello\"lambda"
+  }
+
+  expect_failures = [var.metrics_namespace]
+}
+
+run "rejects_namespace_blank" {
+  command = plan
+
+  variables {
+    metrics_namespace = "   "
+  }
+
+  expect_failures = [var.metrics_namespace]
+}
+
+run "rejects_dashboard_name_with_space" {
+  command = plan
+
+  variables {
+    dashboard_name = "my dashboard"
+  }
+
+  expect_failures = [var.dashboard_name]
+}
+
+run "rejects_service_name_with_quote" {
+  command = plan
+
+  variables {
+    otel_service_name = "it's"
+  }
+
+  expect_failures = [var.otel_service_name]
+}
+
+# Combinations, checked by the function's preconditions.
+
+run "rejects_xray_without_active_tracing" {
+  command = plan
+
+  variables {
+    tracing_enabled      = false
+    otel_traces_exporter = ["xray"]
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "rejects_otlp_exporter_without_endpoint" {
+  command = plan
+
+  variables {
+    otel_metrics_exporter = ["otlp"]
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "rejects_endpoint_nobody_uses" {
+  command = plan
+
+  variables {
+    otel_exporter_otlp_endpoint = "https://otlp.example.com:4318"
+    otel_traces_exporter        = ["xray"]
+    otel_metrics_exporter       = ["emf"]
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}

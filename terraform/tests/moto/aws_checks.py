@@ -1,7 +1,8 @@
 """TEST ONLY: what tests/run.sh asks the AWS emulator (moto) before and after `terraform apply` and `destroy`.
 
     aws_checks.py seed      --endpoint URL --repository NAME --tag TAG          puts an image, prints its URIs (JSON)
-    aws_checks.py applied   --endpoint URL --outputs FILE --image-uri URI [--tracing on|off]
+    aws_checks.py applied   --endpoint URL --outputs FILE --image-uri URI --telemetry aws --env-file FILE
+    aws_checks.py applied   --endpoint URL --outputs FILE --image-uri URI --telemetry otlp --otlp-endpoint URL
     aws_checks.py destroyed --endpoint URL --keep-repository NAME
 
 Each check prints `ok - ...` or `not ok - ...`; the exit status is 1 when any check failed.
@@ -22,6 +23,10 @@ STAGE = "test"
 RETENTION_DAYS = 30
 KEEP_IMAGES = 10
 THROTTLING = (10.0, 20)  # rate, burst: the variables' defaults
+DASHBOARD = f"{FUNCTION_NAME}-{REGION}"
+NAMESPACE = "hello-lambda-otel"
+EMF_METRICS = {"Requests", "Duration", "Errors", "ColdStarts"}
+API_GATEWAY_METRICS = {"Count", "Latency", "IntegrationLatency", "4XXError", "5XXError"}
 
 failures = []
 passes = []
@@ -44,7 +49,14 @@ def clients(endpoint):
         "aws_access_key_id": "test",
         "aws_secret_access_key": "test",
     }
-    return {name: boto3.client(name, **kwargs) for name in ("apigateway", "ecr", "iam", "lambda", "logs", "sts")}
+    names = ("apigateway", "cloudwatch", "ecr", "iam", "lambda", "logs", "sts")
+    return {name: boto3.client(name, **kwargs) for name in names}
+
+
+def read_env_file(path):
+    """KEY=VALUE lines, as `make run-deployed` reads them."""
+    with open(path) as lines:
+        return dict(line.rstrip("\n").split("=", 1) for line in lines if line.strip())
 
 
 def seed(args):
@@ -79,7 +91,10 @@ def applied(args):
     aws = clients(args.endpoint)
     outputs = {name: value["value"] for name, value in json.load(open(args.outputs)).items()}
     account = aws["sts"].get_caller_identity()["Account"]
-    tracing = args.tracing == "on"
+    # The default deployment sends to AWS (X-Ray, EMF) with active tracing; the OTLP one has tracing off.
+    aws_telemetry = args.telemetry == "aws"
+    tracing = aws_telemetry
+    tracing_word = "on" if tracing else "off"
 
     # REST API
     apis = [api for api in aws["apigateway"].get_rest_apis()["items"] if api["name"] == API_NAME]
@@ -117,7 +132,7 @@ def applied(args):
         return
     deployment = aws["apigateway"].get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"])
     check(deployment["id"] == stage["deploymentId"], "the stage points at an existing deployment")
-    check(stage.get("tracingEnabled", False) == tracing, f"stage X-Ray tracing {args.tracing}", stage.get("tracingEnabled"))
+    check(stage.get("tracingEnabled", False) == tracing, f"stage X-Ray tracing {tracing_word}", stage.get("tracingEnabled"))
     access = stage.get("accessLogSettings") or {}
     log_groups = {g["logGroupName"]: g for g in aws["logs"].describe_log_groups()["logGroups"]}
     access_group = log_groups.get(outputs["access_log_group_name"])
@@ -186,11 +201,22 @@ def applied(args):
     check(function["Code"]["ImageUri"] == args.image_uri, "function image pinned by digest", function["Code"]["ImageUri"])
     check(outputs["function_image_uri"] == args.image_uri, "output function_image_uri", outputs["function_image_uri"])
     mode = configuration["TracingConfig"]["Mode"]
-    check(mode == ("Active" if tracing else "PassThrough"), f"function X-Ray tracing {args.tracing}", mode)
+    check(mode == ("Active" if tracing else "PassThrough"), f"function X-Ray tracing {tracing_word}", mode)
     environment = configuration.get("Environment", {}).get("Variables", {})
-    check(environment.get("OTEL_SERVICE_NAME") == FUNCTION_NAME, "OTEL_SERVICE_NAME is the function name", environment)
-    check(environment.get("LAMBDA_OTEL_FLUSH_TIMEOUT_MS") == "500", "LAMBDA_OTEL_FLUSH_TIMEOUT_MS set", environment)
-    check(environment.get("OTEL_SDK_DISABLED") == "true", "no OTLP endpoint: OTEL_SDK_DISABLED=true", environment)
+    if aws_telemetry:
+        expected_environment = read_env_file(args.env_file)
+        what = f"function environment is {args.env_file} (X-Ray, EMF)"
+    else:
+        expected_environment = {
+            "OTEL_SERVICE_NAME": FUNCTION_NAME,
+            "LAMBDA_OTEL_FLUSH_TIMEOUT_MS": "500",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        }
+        what = "function environment: OTLP for both signals, no X-Ray, no EMF"
+    check(environment == expected_environment, what, environment)
     check(configuration["Role"] == outputs["function_role_arn"], "function runs as its role", configuration["Role"])
     check(outputs["function_arn"] == function_arn, "output function_arn", outputs["function_arn"])
     check(outputs["function_name"] == FUNCTION_NAME, "output function_name", outputs["function_name"])
@@ -233,6 +259,54 @@ def applied(args):
     )
     check(outputs["repository_url"] == repository["repositoryUri"], "output repository_url", outputs["repository_url"])
 
+    # Dashboard: the function's EMF metrics (with EMF only) and the stage's API Gateway metrics
+    dashboards = [d["DashboardName"] for d in aws["cloudwatch"].list_dashboards()["DashboardEntries"]]
+    check(dashboards == [DASHBOARD], f"one dashboard, {DASHBOARD}", dashboards)
+    body = json.loads(aws["cloudwatch"].get_dashboard(DashboardName=DASHBOARD)["DashboardBody"])
+    searched, api_gateway = set(), set()
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if isinstance(row[0], dict):
+                expression = row[0]["expression"]
+                for name in re.findall(r'MetricName="(\w+)"', expression):
+                    searched.add(name)
+                    check(
+                        f'{{"{NAMESPACE}",Service,Method' in expression and f'Service="{FUNCTION_NAME}"' in expression,
+                        f"dashboard: {name} searched in {NAMESPACE} for Service {FUNCTION_NAME}",
+                        expression,
+                    )
+            else:
+                api_gateway.add(row[1])
+                check(
+                    row[0] == "AWS/ApiGateway" and row[2:6] == ["ApiName", API_NAME, "Stage", STAGE],
+                    f"dashboard: {row[1]} of API Gateway's {API_NAME}, stage {STAGE}",
+                    row,
+                )
+    check(
+        searched == (EMF_METRICS if aws_telemetry else set()),
+        "dashboard: the function's EMF metrics" if aws_telemetry else "dashboard: no EMF panel without EMF",
+        searched,
+    )
+    check(api_gateway == API_GATEWAY_METRICS, "dashboard: API Gateway's stage metrics", api_gateway)
+    check(
+        outputs["dashboard_url"]
+        == f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards:name={DASHBOARD}",
+        "output dashboard_url",
+        outputs["dashboard_url"],
+    )
+    check(
+        outputs["traces_url"].startswith(f"https://console.aws.amazon.com/xray/home?region={REGION}#/traces?")
+        and f"service(%22{FUNCTION_NAME}%22)" in outputs["traces_url"],
+        "output traces_url: the Region's X-Ray traces of the function",
+        outputs["traces_url"],
+    )
+    check(
+        (outputs["traces_exporter"], outputs["metrics_exporter"], outputs.get("metrics_namespace"))
+        == (("xray", "emf", NAMESPACE) if aws_telemetry else ("otlp", "otlp", None)),
+        "outputs traces_exporter, metrics_exporter, metrics_namespace",
+        (outputs["traces_exporter"], outputs["metrics_exporter"], outputs.get("metrics_namespace")),
+    )
+
     # Outputs a user pastes
     url = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/{STAGE}/helloworld"
     check(outputs["invoke_url"] == url, f"output invoke_url is {url}", outputs["invoke_url"])
@@ -258,6 +332,8 @@ def destroyed(args):
     check(groups == [], "no log group left", [g["logGroupName"] for g in groups])
     repositories = [r["repositoryName"] for r in aws["ecr"].describe_repositories()["repositories"]]
     check(repositories == [args.keep_repository], f"no ECR repository left but the test's {args.keep_repository}", repositories)
+    dashboards = aws["cloudwatch"].list_dashboards()["DashboardEntries"]
+    check(dashboards == [], "no dashboard left", [d["DashboardName"] for d in dashboards])
     role = aws["apigateway"].get_account().get("cloudwatchRoleArn")
     check(not role, "API Gateway account's CloudWatch role reset", role)
 
@@ -273,7 +349,9 @@ def main():
     command.add_argument("--endpoint", required=True)
     command.add_argument("--outputs", required=True)
     command.add_argument("--image-uri", required=True)
-    command.add_argument("--tracing", choices=["on", "off"], default="on")
+    command.add_argument("--telemetry", choices=["aws", "otlp"], required=True)
+    command.add_argument("--env-file", help="with --telemetry aws: the environment the function must have")
+    command.add_argument("--otlp-endpoint", help="with --telemetry otlp: the endpoint the function must have")
     command = commands.add_parser("destroyed")
     command.add_argument("--endpoint", required=True)
     command.add_argument("--keep-repository", required=True)

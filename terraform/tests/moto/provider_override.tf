@@ -12,6 +12,7 @@ provider "aws" {
 
   endpoints {
     apigateway = "MOTO_URL"
+    cloudwatch = "MOTO_URL"
     ecr        = "MOTO_URL"
     iam        = "MOTO_URL"
     lambda     = "MOTO_URL"
