@@ -14,7 +14,7 @@ fn function_document() -> Value {
         "id": "70de5b6f19ff9a0a",
         "name": "POST /helloworld",
         "start_time": 1_700_000_000.25,
-        "end_time": 1_700_000_000.2625,
+        "end_time": 1_700_000_000.262_5,
         "http": {"request": {"method": "POST", "url": "http://localhost/helloworld"}, "response": {"status": 503}},
         "fault": true,
         "subsegments": [
