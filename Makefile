@@ -5,11 +5,23 @@ LISTEN  ?= 127.0.0.1:8080
 CONCURRENCY ?= 1
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: run build test test-rust test-terraform test-stack lint tools prometheus bench bench-tools bench-peers bench-billed fuzz fuzz-smoke clean
+.PHONY: run run-deployed build test test-rust test-terraform test-stack lint tools prometheus bench bench-tools bench-peers bench-billed fuzz fuzz-smoke clean
 
 ## Build the release binaries and serve the stage with the function as local processes (no Docker).
 run: build
 	target/release/apigw-local --listen $(LISTEN) --function target/release/bootstrap --concurrency $(CONCURRENCY)
+
+## `make run` as deployed: the function gets the environment the terraform gives it (terraform/function-environment.env,
+## one --function-env per line), so it sends its spans to X-Ray and writes its metrics as EMF lines in its log. A UDP
+## listener on XRAY_DAEMON stands in for the X-Ray daemon and shows each segment document it receives; the EMF lines
+## come through with the function's log; the trace view shows the gateway's spans.
+XRAY_DAEMON ?= 127.0.0.1:2000
+run-deployed: build
+	set --; while IFS= read -r variable || [ -n "$$variable" ]; do \
+		case "$$variable" in ''|'#'*) ;; *) set -- "$$@" --function-env "$$variable" ;; esac; \
+	done < terraform/function-environment.env; \
+	exec target/release/apigw-local --listen $(LISTEN) --function target/release/bootstrap \
+		--concurrency $(CONCURRENCY) --xray-daemon $(XRAY_DAEMON) "$$@"
 
 build:
 	cargo build --release --workspace --locked

@@ -88,6 +88,14 @@ pub struct Args {
     /// view, traces go to the default OTLP endpoint.
     #[arg(long, env = "APIGW_LOCAL_TRACE_VIEW", value_enum, default_value_t = TraceView::Auto)]
     pub trace_view: TraceView,
+
+    /// A UDP address to receive X-Ray segment documents on, standing in for the X-Ray daemon Lambda runs beside the
+    /// function (e.g. 127.0.0.1:2000; port 0: a free one). Each document is shown on stdout, in --trace-view's format
+    /// (auto and off: text on a terminal, JSON lines if not). With --function the functions get
+    /// AWS_XRAY_DAEMON_ADDRESS and send their traces here, not to the trace view, which then shows the gateway's
+    /// spans; behind --invoke-url, give the function's container the variable, and listen where it can reach.
+    #[arg(long, env = "APIGW_LOCAL_XRAY_DAEMON")]
+    pub xray_daemon: Option<SocketAddr>,
 }
 
 fn parse_stage(text: &str) -> Result<String, String> {
@@ -142,6 +150,7 @@ mod tests {
         assert_eq!(args.timeout, Duration::from_secs(29));
         assert_eq!(args.function_name, "GetStartedLambdaProxyIntegration");
         assert_eq!(args.trace_view, TraceView::Auto);
+        assert_eq!(args.xray_daemon, None);
     }
 
     #[test]
@@ -164,6 +173,8 @@ mod tests {
             &["--function", "b", "--timeout", "3h"],
             &["--function", "b", "--listen", "localhost"],
             &["--function", "b", "--trace-view", "html"],
+            &["--function", "b", "--xray-daemon", "localhost:2000"],
+            &["--function", "b", "--xray-daemon", "2000"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -192,5 +203,17 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         let args = parse(&["--function", "b", "--trace-view", "json"]).unwrap();
         assert_eq!(args.trace_view, TraceView::Json);
+    }
+
+    #[test]
+    fn the_xray_daemon_is_an_address_from_the_flag_or_its_variable() {
+        let args = parse(&["--invoke-url", "http://x/", "--xray-daemon", "127.0.0.1:2000"]).unwrap();
+        assert_eq!(args.xray_daemon, Some("127.0.0.1:2000".parse().unwrap()));
+        let args = parse(&["--function", "b", "--xray-daemon", "[::1]:0"]).unwrap();
+        assert_eq!(args.xray_daemon, Some("[::1]:0".parse().unwrap()));
+        // Read from the definition rather than by setting the variable, which would race the other tests.
+        let command = <Args as clap::CommandFactory>::command();
+        let flag = command.get_arguments().find(|arg| arg.get_long() == Some("xray-daemon")).unwrap();
+        assert_eq!(flag.get_env().and_then(|name| name.to_str()), Some("APIGW_LOCAL_XRAY_DAEMON"));
     }
 }

@@ -1,7 +1,7 @@
 //! `apigw-local`: serves an API Gateway stage on a local port, with the function run as local processes under a
 //! Runtime API it hosts (`--function`) or behind a Lambda Invoke endpoint (`--invoke-url`).
 
-use std::io;
+use std::io::{self, IsTerminal as _};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use apigw_local::gateway::Gateway;
 use apigw_local::routes::{RouteTable, configured_routes};
 use apigw_local::server;
 use apigw_local::telemetry::{InvokedFunction, Telemetry};
-use apigw_local::trace_view::LocalCollection;
+use apigw_local::trace_view::{LocalCollection, TraceView};
+use apigw_local::xray_daemon::{Shown, XrayDaemon};
 use apigw_local::{message, open_files, output};
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
@@ -64,8 +65,12 @@ async fn run(args: Args) -> Result<(), String> {
         binary_media_types: args.binary_media_types.clone(),
     };
     let function = InvokedFunction { name: args.function_name.clone(), region: args.region.clone() };
-    // Without a collector configured, the traces of the gateway and its functions are shown here.
-    let view = LocalCollection::from_env(args.trace_view, args.function.is_some());
+    // Bound before the functions start, which are told where it is.
+    let xray = args.xray_daemon.map(|address| start_xray_daemon(address, args.trace_view)).transpose()?;
+    // Without a collector configured, the traces of the gateway and its functions are shown here; with the X-Ray
+    // daemon the functions send theirs to it, as on Lambda, and the view shows the gateway's.
+    let functions_export_here = args.function.is_some() && xray.is_none();
+    let view = LocalCollection::from_env(args.trace_view, functions_export_here);
     let telemetry = match &view {
         Some(view) => Telemetry::shown_here(function, view.gateway_spans()),
         None => Telemetry::from_env(function),
@@ -83,9 +88,11 @@ async fn run(args: Args) -> Result<(), String> {
             // The trace view's endpoint first: the function's own variables may name another.
             environment: view
                 .as_ref()
+                .filter(|_| functions_export_here)
                 .map(LocalCollection::function_environment)
                 .unwrap_or_default()
                 .into_iter()
+                .chain(xray.as_ref().map(XrayDaemon::function_environment))
                 .chain(args.function_env.clone())
                 .collect(),
         };
@@ -101,6 +108,16 @@ async fn run(args: Args) -> Result<(), String> {
         let gateway = Gateway { routes, api, backend: client, timeout: args.timeout, telemetry };
         serve(listener, gateway).await.map_err(|error| format!("cannot handle SIGTERM: {error}"))
     }
+}
+
+/// The X-Ray daemon's stand-in on `address`, its documents shown as `--trace-view` says; said on stderr.
+fn start_xray_daemon(address: SocketAddr, trace_view: TraceView) -> Result<XrayDaemon, String> {
+    let shown = Shown::for_view(trace_view, io::stdout().is_terminal());
+    let daemon = XrayDaemon::start(address, shown)
+        .map_err(|error| format!("cannot listen for X-Ray segments on udp {address}: {error}"))?;
+    let format = if shown == Shown::Json { "JSON lines" } else { "text" };
+    message!("X-Ray segment documents -> stdout as {format} (daemon at udp {})", daemon.address());
+    Ok(daemon)
 }
 
 /// Connections that may wait to be accepted. tokio's default of 1,024 is less than a burst of a thousand clients once

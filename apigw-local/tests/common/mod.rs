@@ -30,6 +30,8 @@ pub(crate) struct Gateway {
     pub base: String,
     stdout: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
+    /// What apigw-local wrote to stderr before it said where it listens.
+    pub startup: Vec<String>,
 }
 
 impl Gateway {
@@ -63,18 +65,36 @@ impl Gateway {
                 let _ = access.send(line);
             }
         });
+        let mut startup = Vec::new();
         let base = loop {
             let line = stderr_lines.recv_timeout(Duration::from_secs(20)).expect("apigw-local did not start listening");
             if let Some(rest) = line.strip_prefix("apigw-local: listening on ") {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
+            startup.push(line);
         };
-        Self { child, base, stdout, stderr: stderr_lines }
+        Self { child, base, stdout, stderr: stderr_lines, startup }
     }
 
     /// The gateway's process id; its `bootstrap` processes are its children.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit; `None` if apigw-local is still running then.
+    pub(crate) fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on the process this test started and has not waited for, so its id is not reused yet.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(i32::try_from(self.child.id()).unwrap(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM to apigw-local");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub(crate) fn url(&self, path_and_query: &str) -> String {

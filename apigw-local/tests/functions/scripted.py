@@ -8,6 +8,10 @@ The behaviour comes from the query parameter `act` of the API Gateway event:
   error            report a function error on /error
   raw              answer with the `output` parameter verbatim as the proxy output
   big              answer 200 with a body of `bytes` bytes
+  xray             send the `datagram` parameter as one UDP datagram to AWS_XRAY_DAEMON_ADDRESS (HOST:PORT), with
+                   {trace_id} and {parent_id} replaced by the Root and Parent of Lambda-Runtime-Trace-Id, and answer
+                   200 with {"daemon": the variable, "otlp_endpoint": OTEL_EXPORTER_OTLP_ENDPOINT, "runtime": the
+                   Lambda-Runtime-* headers}
 Set SCRIPTED_INIT=fail to report an init error and exit before asking for any event.
 
 Shutdown, as Lambda runs it (SCRIPTED_SHUTDOWN_FILE names a file that lines are appended to):
@@ -19,6 +23,7 @@ Shutdown, as Lambda runs it (SCRIPTED_SHUTDOWN_FILE names a file that lines are 
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -99,7 +104,19 @@ while True:
              json.dumps({"errorMessage": "scripted failure", "errorType": "Scripted.Error"}).encode(),
              {"Lambda-Runtime-Function-Error-Type": "Scripted.Error"})
         continue
-    if act == "raw":
+    if act == "xray":
+        daemon = os.environ.get("AWS_XRAY_DAEMON_ADDRESS")
+        if daemon:
+            trace = dict(part.split("=", 1) for part in runtime_headers["lambda-runtime-trace-id"].split(";"))
+            datagram = query.get("datagram", "").replace("{trace_id}", trace.get("Root", ""))
+            host, _, port = daemon.rpartition(":")
+            family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.sendto(datagram.replace("{parent_id}", trace.get("Parent", "")).encode(), (host.strip("[]"), int(port)))
+        otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        body = json.dumps({"daemon": daemon, "otlp_endpoint": otlp_endpoint, "runtime": runtime_headers})
+        output = json.dumps({"statusCode": 200, "body": body}).encode()
+    elif act == "raw":
         output = query.get("output", "").encode()
     elif act == "big":
         output = json.dumps({"statusCode": 200, "body": "x" * int(query["bytes"])}).encode()
