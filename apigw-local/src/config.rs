@@ -58,8 +58,10 @@ pub struct Args {
 
     /// A variable of the function's environment, NAME=VALUE (repeatable), as Lambda's function configuration sets
     /// them; e.g. OTEL_SERVICE_NAME=greeter. The functions inherit the gateway's environment, but not its service
-    /// name: OTEL_SERVICE_NAME and a service.name in OTEL_RESOURCE_ATTRIBUTES name the gateway only.
-    #[arg(long = "function-env", env = "APIGW_LOCAL_FUNCTION_ENV", value_delimiter = ',', value_parser = parse_variable)]
+    /// name: OTEL_SERVICE_NAME and a service.name in OTEL_RESOURCE_ATTRIBUTES name the gateway only. Values keep their
+    /// commas (OTEL_TRACES_EXPORTER=otlp,xray; OTEL_RESOURCE_ATTRIBUTES=a=1,b=2): in APIGW_LOCAL_FUNCTION_ENV, variables
+    /// are separated by newlines.
+    #[arg(long = "function-env", env = "APIGW_LOCAL_FUNCTION_ENV", value_delimiter = '\n', value_parser = parse_variable)]
     pub function_env: Vec<(String, String)>,
 
     /// Memory size in MB, as the function sees it in AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
@@ -215,5 +217,23 @@ mod tests {
         let command = <Args as clap::CommandFactory>::command();
         let flag = command.get_arguments().find(|arg| arg.get_long() == Some("xray-daemon")).unwrap();
         assert_eq!(flag.get_env().and_then(|name| name.to_str()), Some("APIGW_LOCAL_XRAY_DAEMON"));
+    }
+
+    #[test]
+    fn function_variables_keep_their_commas() {
+        let args = parse(&[
+            "--function",
+            "b",
+            "--function-env",
+            "OTEL_TRACES_EXPORTER=otlp,xray",
+            "--function-env",
+            "OTEL_RESOURCE_ATTRIBUTES=a=1,b=2",
+        ])
+        .unwrap();
+        let expected = [("OTEL_TRACES_EXPORTER", "otlp,xray"), ("OTEL_RESOURCE_ATTRIBUTES", "a=1,b=2")];
+        assert_eq!(args.function_env, expected.map(|(name, value)| (name.to_string(), value.to_string())));
+        let command = <Args as clap::CommandFactory>::command();
+        let flag = command.get_arguments().find(|arg| arg.get_long() == Some("function-env")).unwrap();
+        assert_eq!(flag.get_value_delimiter(), Some('\n'), "APIGW_LOCAL_FUNCTION_ENV holds one variable per line");
     }
 }

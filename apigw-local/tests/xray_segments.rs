@@ -73,13 +73,13 @@ impl Daemon {
     }
 }
 
-/// apigw-local running `bootstrap` with the daemon and `exporters` in its environment. The exporters go through the
-/// gateway's environment, which its functions inherit, because `--function-env` splits its values at commas.
+/// apigw-local running `bootstrap` with the daemon and `exporters` (a comma list, kept whole by `--function-env`).
 fn gateway(daemon: &Daemon, exporters: &str) -> Gateway {
     let daemon = format!("AWS_XRAY_DAEMON_ADDRESS={}", daemon.address());
+    let exporters = format!("OTEL_TRACES_EXPORTER={exporters}");
     let bootstrap = bootstrap();
     let args = ["--function", bootstrap.to_str().unwrap(), "--concurrency", "1", "--trace-view", "json"];
-    Gateway::start_with_env(&[&args[..], &["--function-env", &daemon]].concat(), &[("OTEL_TRACES_EXPORTER", exporters)])
+    Gateway::start(&[&args[..], &["--function-env", &daemon, "--function-env", &exporters]].concat())
 }
 
 /// The runtime trace header of a request, as apigw-local returned it: (`Root`, `Parent`, `Sampled`).
