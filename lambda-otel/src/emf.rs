@@ -36,10 +36,19 @@ const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The groups: each known method and [`OTHER_METHOD`], times each status class.
 const GROUPS: usize = (KNOWN_METHODS.len() + 1) * STATUS_CLASSES.len();
 
-/// The two metric directives every line carries: their dimension set, and their metrics with units.
-const DIRECTIVES: [(&[&str], &[(&str, &str)]); 2] = [
-    (&["Service", "Method", "StatusClass"], &[("Requests", "Count"), ("Duration", "Milliseconds")]),
-    (&["Service", "Method"], &[("Errors", "Count"), ("ColdStarts", "Count")]),
+/// A metric directive of every line.
+struct Directive {
+    dimensions: &'static [&'static str],
+    /// Names and units.
+    metrics: &'static [(&'static str, &'static str)],
+}
+
+const DIRECTIVES: [Directive; 2] = [
+    Directive {
+        dimensions: &["Service", "Method", "StatusClass"],
+        metrics: &[("Requests", "Count"), ("Duration", "Milliseconds")],
+    },
+    Directive { dimensions: &["Service", "Method"], metrics: &[("Errors", "Count"), ("ColdStarts", "Count")] },
 ];
 
 /// One invocation of an HTTP request, as the EMF metrics count it.
@@ -105,7 +114,7 @@ impl Emf {
     pub(crate) fn new(namespace: &str, service: &str, output: Box<dyn Write + Send>) -> Self {
         let text = |value: &str| serde_json::Value::from(value).to_string();
         let mut directives = String::from(r#","CloudWatchMetrics":["#);
-        for (index, (dimensions, metrics)) in DIRECTIVES.iter().enumerate() {
+        for (index, Directive { dimensions, metrics }) in DIRECTIVES.iter().enumerate() {
             let dimensions: Vec<String> = dimensions.iter().map(|name| text(name)).collect();
             let metrics: Vec<String> = metrics
                 .iter()

@@ -106,6 +106,29 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Stops apigw-local with SIGTERM, as a service manager does (its functions go through Lambda's shutdown phase),
+    /// and returns the lines it and its functions wrote to stdout that were not taken yet, up to its exit (20 s at
+    /// most).
+    pub(crate) fn terminate(&mut self) -> Vec<String> {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) takes no pointers; the pid is that of a child not yet waited for.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill({pid}, SIGTERM): {}", std::io::Error::last_os_error());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(line) => lines.push(line),
+                // The reader saw the end of apigw-local's stdout: it exited.
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("apigw-local did not exit within 20 s of SIGTERM"),
+            }
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -252,7 +252,8 @@ fn the_specification_checks_reject_what_cloudwatch_would() {
         change(&mut line);
         spec::violations(&line.to_string())
     };
-    let cases: [(&str, fn(&mut Value)); 10] = [
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change); 10] = [
         ("no timestamp", |line| drop(line["_aws"].as_object_mut().unwrap().remove("Timestamp"))),
         ("a timestamp in seconds", |line| line["_aws"]["Timestamp"] = json!(T0 / 1000)),
         ("a fractional timestamp", |line| line["_aws"]["Timestamp"] = json!(1.5e12)),
