@@ -2,10 +2,11 @@
 //!
 //! Per invocation: one SERVER span named after the API Gateway resource (`GET /helloworld`), parented on the caller's
 //! `traceparent` or `X-Amzn-Trace-Id`; the HTTP and FaaS metrics of the semantic conventions through the `metrics`
-//! facade; a JSON log line with the trace ids. Everything is exported after the response is posted and before the
-//! next event is asked for, within a deadline, so the caller never waits, Lambda's freeze loses nothing and a dead
-//! collector costs next to nothing. At shutdown the last spans and metrics go out. Configured by the standard `OTEL_*`
-//! variables and Lambda's own (docs/telemetry.md is the contract).
+//! facade, and/or per-method CloudWatch metrics as EMF lines on stdout; a JSON log line with the trace ids.
+//! Everything is exported after the response is posted and before the next event is asked for, within a deadline, so
+//! the caller never waits, Lambda's freeze loses nothing and a dead collector costs next to nothing. At shutdown the
+//! last spans and metrics go out. Configured by the standard `OTEL_*` variables and Lambda's own (docs/telemetry.md
+//! is the contract).
 //!
 //! Four lines around any `lambda_http` handler:
 //!
@@ -54,10 +55,9 @@ use tokio::time::Instant;
 
 pub use invocation::{InvocationLayer, Invocations, RecordStatus};
 
+use emf::Emf;
 use exemplars::Exemplars;
 use metrics::FacadeRecorder;
-
-use emf::Emf;
 
 use delivery::{BufferingProcessor, Delivery, Exporters, FINAL_FLUSH_LIMIT, Policy, SPAN_BUFFER_CAPACITY, SpanBuffer};
 use settings::Settings;
