@@ -30,10 +30,10 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::Telemetry;
 use crate::exemplars::Attribute;
 use crate::metrics::{self, Trigger};
 use crate::parent;
+use crate::{Telemetry, emf};
 use otlp_setup::Headers;
 
 tokio::task_local! {
@@ -215,7 +215,11 @@ struct HttpRequest {
     client_address: Option<String>,
 }
 
-const KNOWN_METHODS: [&str; 9] = ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"];
+/// The methods the HTTP semantic conventions know; any other is [`OTHER_METHOD`].
+pub(crate) const KNOWN_METHODS: [&str; 9] =
+    ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"];
+/// `http.request.method` of a method the HTTP semantic conventions do not know.
+pub(crate) const OTHER_METHOD: &str = "_OTHER";
 
 impl HttpRequest {
     fn from_event(event: &ApiGatewayEvent<'_>) -> Self {
@@ -224,7 +228,7 @@ impl HttpRequest {
         let identity = event.request_context.identity.as_ref();
         let method = event.http_method.0.to_ascii_uppercase();
         HttpRequest {
-            method: if KNOWN_METHODS.contains(&method.as_str()) { method } else { "_OTHER".to_string() },
+            method: if KNOWN_METHODS.contains(&method.as_str()) { method } else { OTHER_METHOD.to_string() },
             route: event.resource.as_ref().map(|resource| resource.0.to_string()),
             path: event.path.as_ref().map(|path| path.0.to_string()),
             scheme: header("x-forwarded-proto").map(str::to_string),
@@ -335,7 +339,7 @@ where
             // work (on a cold start, the metrics pipeline's set-up).
             let answered = close(span, request.as_ref(), outcome, duration);
             let init_duration = invoked_function_arn.and_then(|arn| telemetry.start_metrics(&arn));
-            record_metrics(&telemetry, request.as_ref(), &answered, duration, init_duration);
+            record_metrics(&telemetry, request.as_ref(), &answered, duration, coldstart, init_duration);
             telemetry.flush_after_invocation(posted).await;
             result
         })
@@ -411,9 +415,23 @@ fn record_metrics(
     request: Option<&HttpRequest>,
     answered: &Answered,
     duration: Duration,
+    coldstart: bool,
     init_duration: Option<Duration>,
 ) {
     let Answered { status, error_type, span } = answered;
+    if let Some(request) = request {
+        let failed = error_type.is_some();
+        telemetry.record_emf(&emf::Invocation {
+            method: &request.method,
+            status: *status,
+            failed,
+            coldstart,
+            duration,
+        });
+    }
+    if !telemetry.exports_otlp_metrics() {
+        return;
+    }
     let trigger = if request.is_some() { Trigger::Http } else { Trigger::Other };
     if let Some(init_duration) = init_duration {
         metrics::coldstart(trigger, init_duration);
@@ -601,6 +619,7 @@ mod tests {
         let settings = Settings::parse(|name| match name {
             "AWS_LAMBDA_FUNCTION_NAME" => Some("hello".to_string()),
             "LAMBDA_OTEL_FLUSH_TIMEOUT_MS" => Some("100".to_string()),
+            "OTEL_METRICS_EXPORTER" => Some("otlp".to_string()),
             _ => None,
         });
         let (telemetry, tracer) =
@@ -619,6 +638,8 @@ mod tests {
         let settings = Settings::parse(|name| match name {
             "AWS_LAMBDA_FUNCTION_NAME" => Some("hello".to_string()),
             "LAMBDA_OTEL_EXPORT_INTERVAL_MS" | "LAMBDA_OTEL_METRICS_INTERVAL_MS" => Some("0".to_string()),
+            // In Lambda without an endpoint the metrics would go to EMF lines on stdout: these are the OTLP ones.
+            "OTEL_METRICS_EXPORTER" => Some("otlp".to_string()),
             _ => None,
         });
         let collector = Arc::new(Collector::default());

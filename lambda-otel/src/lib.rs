@@ -2,10 +2,11 @@
 //!
 //! Per invocation: one SERVER span named after the API Gateway resource (`GET /helloworld`), parented on the caller's
 //! `traceparent` or `X-Amzn-Trace-Id`; the HTTP and FaaS metrics of the semantic conventions through the `metrics`
-//! facade; a JSON log line with the trace ids. Everything is exported after the response is posted and before the
-//! next event is asked for, within a deadline, so the caller never waits, Lambda's freeze loses nothing and a dead
-//! collector costs next to nothing. At shutdown the last spans and metrics go out. Configured by the standard `OTEL_*`
-//! variables and Lambda's own (docs/telemetry.md is the contract).
+//! facade, and/or per-method CloudWatch metrics as EMF lines on stdout; a JSON log line with the trace ids.
+//! Everything is exported after the response is posted and before the next event is asked for, within a deadline, so
+//! the caller never waits, Lambda's freeze loses nothing and a dead collector costs next to nothing. At shutdown the
+//! last spans and metrics go out. Configured by the standard `OTEL_*` variables and Lambda's own (docs/telemetry.md
+//! is the contract).
 //!
 //! Four lines around any `lambda_http` handler:
 //!
@@ -30,6 +31,7 @@
 //! ```
 
 mod delivery;
+mod emf;
 mod exemplars;
 mod invocation;
 mod logs;
@@ -54,6 +56,7 @@ use tokio::time::Instant;
 
 pub use invocation::{InvocationLayer, Invocations, RecordStatus};
 
+use emf::Emf;
 use exemplars::Exemplars;
 use metrics::FacadeRecorder;
 
@@ -117,14 +120,18 @@ impl Builder {
                     let exporters = Box::new(exporters);
                     let (telemetry, tracer) =
                         Telemetry::start(settings.clone(), self.service_version, exporters, exemplars, started);
-                    let recorder = FacadeRecorder::new(self.histogram_boundaries);
-                    if ::metrics::set_global_recorder(recorder.clone()).is_err() {
-                        eprintln!(
-                            "{}: a metrics recorder was already installed; metrics go there",
-                            env!("CARGO_PKG_NAME")
-                        );
+                    // The application's own metrics go out over OTLP only: without it, the facade keeps its no-op
+                    // recorder and they cost nothing.
+                    if settings.metrics_exporters.otlp {
+                        let recorder = FacadeRecorder::new(self.histogram_boundaries);
+                        if ::metrics::set_global_recorder(recorder.clone()).is_err() {
+                            eprintln!(
+                                "{}: a metrics recorder was already installed; metrics go there",
+                                env!("CARGO_PKG_NAME")
+                            );
+                        }
+                        telemetry.record_metrics_with(recorder);
                     }
-                    telemetry.record_metrics_with(recorder);
                     (telemetry, Some(tracer))
                 }
                 Err(error) => {
@@ -184,6 +191,8 @@ struct Inner {
     /// When the runtime was built and ready for its first event: the end of the init phase.
     ready: OnceLock<Instant>,
     cold: AtomicBool,
+    /// The CloudWatch EMF lines, when `OTEL_METRICS_EXPORTER` lists `emf`.
+    emf: Option<Emf>,
 }
 
 impl Telemetry {
@@ -214,6 +223,10 @@ impl Telemetry {
             InstrumentationScope::builder(env!("CARGO_PKG_NAME")).with_version(env!("CARGO_PKG_VERSION")).build();
         let tracer = tracer_provider.tracer_with_scope(scope);
         let delivery = Delivery::new(exporters, buffer, settings.otlp.temporality, settings.pacing).with_xray(xray);
+        let emf = settings.metrics_exporters.emf.as_deref().map(|namespace| {
+            // Straight to stdout, not through the log subscriber: the lines are metrics, which no log level filters.
+            Emf::new(namespace, &settings.service_name, Box::new(std::io::stdout()))
+        });
         let inner = Inner {
             settings,
             service_version,
@@ -224,6 +237,7 @@ impl Telemetry {
             started,
             ready: OnceLock::new(),
             cold: AtomicBool::new(true),
+            emf,
         };
         (Telemetry { inner: Some(Arc::new(inner)) }, tracer)
     }
@@ -263,6 +277,18 @@ impl Telemetry {
         }
     }
 
+    /// Whether metrics go out over OTLP: only then are the SDK's instruments fed and exemplars kept.
+    fn exports_otlp_metrics(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.settings.metrics_exporters.otlp)
+    }
+
+    /// Counts `invocation` in the EMF lines, when metrics go to CloudWatch that way.
+    fn record_emf(&self, invocation: &emf::Invocation<'_>) {
+        if let Some(emf) = self.inner.as_ref().and_then(|inner| inner.emf.as_ref()) {
+            emf.record(invocation);
+        }
+    }
+
     /// Backs the `metrics` facade's recordings with this telemetry's metrics pipeline once it starts.
     fn record_metrics_with(&self, recorder: FacadeRecorder) {
         if let Some(inner) = &self.inner {
@@ -276,7 +302,8 @@ impl Telemetry {
     }
 
     /// After the first invocation's response: completes the resource with the account in `invoked_function_arn`,
-    /// starts the metrics pipeline with it, and returns how long the init phase took.
+    /// starts the OTLP metrics pipeline with it (when metrics go out over OTLP), and returns how long the init phase
+    /// took.
     ///
     /// Metrics start here because a meter provider's resource cannot change, and nothing is recorded before the first
     /// invocation's response anyway; the span exporter takes the new resource at the first flush. Building the
@@ -286,19 +313,25 @@ impl Telemetry {
         let account_id = resource::account_id(invoked_function_arn);
         let resource = resource::resource(&inner.settings, inner.service_version, account_id);
         inner.delivery.set_resource(resource.clone());
-        let recorder = inner.recorder.get_or_init(FacadeRecorder::default);
-        let pipeline = metrics::pipeline(resource, inner.settings.otlp.temporality, recorder);
-        inner.delivery.collect_metrics_from(pipeline.reader);
-        let _ = inner.meter_provider.set(pipeline.provider);
+        if inner.settings.metrics_exporters.otlp {
+            let recorder = inner.recorder.get_or_init(FacadeRecorder::default);
+            let pipeline = metrics::pipeline(resource, inner.settings.otlp.temporality, recorder);
+            inner.delivery.collect_metrics_from(pipeline.reader);
+            let _ = inner.meter_provider.set(pipeline.provider);
+        }
         let ready = inner.ready.get().copied().unwrap_or_else(Instant::now);
         Some(ready.saturating_duration_since(inner.started))
     }
 
     /// The flush after an invocation whose response was posted at `posted`, skipped while backing off: over by
     /// `LAMBDA_OTEL_FLUSH_TIMEOUT_MS` after it, which bounds all the billed time after the response, not only the
-    /// exports. Their deadline leaves [`WRAP_UP`] of it to what follows them.
+    /// exports. Their deadline leaves [`WRAP_UP`] of it to what follows them. The EMF lines due by the metrics pacing
+    /// go first: a write each, no round trip.
     async fn flush_after_invocation(&self, posted: Instant) {
         if let Some(inner) = &self.inner {
+            if let Some(emf) = &inner.emf {
+                emf.write_paced(Instant::now(), inner.settings.pacing.metrics_interval);
+            }
             let deadline = posted + inner.settings.flush_timeout.saturating_sub(WRAP_UP);
             inner.delivery.flush(deadline, Policy::Invocation).await;
         }
@@ -315,6 +348,9 @@ impl Telemetry {
     /// internal extension 500 ms after SIGTERM before it kills the process.
     pub async fn flush(&self) {
         if let Some(inner) = &self.inner {
+            if let Some(emf) = &inner.emf {
+                emf.write_all();
+            }
             inner.delivery.flush(Instant::now() + FINAL_FLUSH_LIMIT, Policy::Final).await;
         }
     }

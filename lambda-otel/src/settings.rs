@@ -70,6 +70,8 @@ pub(crate) struct Settings {
     pub(crate) lambda: Lambda,
     /// `OTEL_TRACES_EXPORTER` and `AWS_XRAY_DAEMON_ADDRESS`: where the spans go.
     pub(crate) traces: Traces,
+    /// `OTEL_METRICS_EXPORTER`, `LAMBDA_OTEL_EMF_NAMESPACE`.
+    pub(crate) metrics_exporters: MetricsExporters,
     /// Why a variable was ignored, one sentence each.
     pub(crate) warnings: Vec<String>,
 }
@@ -177,6 +179,7 @@ impl Settings {
             });
         let log_filter = log_filter(&mut env);
         let traces = Traces::read(&mut env);
+        let metrics_exporters = MetricsExporters::read(&mut env, &lambda, &service_name);
         Settings {
             otlp,
             service_name,
@@ -186,9 +189,61 @@ impl Settings {
             log_filter,
             lambda,
             traces,
+            metrics_exporters,
             warnings: env.take_warnings(),
         }
     }
+}
+
+/// Where the metrics go (`OTEL_METRICS_EXPORTER`, a list of `otlp`, `emf`, `none`). Unset: `emf` in Lambda
+/// (`AWS_LAMBDA_FUNCTION_NAME` set) when no OTLP endpoint variable for metrics is set, else `otlp`: a deployed
+/// function without a collector gets CloudWatch metrics from its log, and one given a collector keeps exporting to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetricsExporters {
+    /// Exported over OTLP: the SDK's metrics pipeline and the `metrics` facade's recorder run.
+    pub(crate) otlp: bool,
+    /// `Some(namespace)`: written to stdout as CloudWatch EMF lines in that namespace (`LAMBDA_OTEL_EMF_NAMESPACE`,
+    /// else the service name).
+    pub(crate) emf: Option<String>,
+}
+
+impl MetricsExporters {
+    fn read<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>, lambda: &Lambda, service_name: &str) -> Self {
+        const NAME: &str = "OTEL_METRICS_EXPORTER";
+        let (otlp, emf) = match env.get(NAME) {
+            Some(list) => {
+                let (mut otlp, mut emf) = (false, false);
+                for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+                    match entry.to_ascii_lowercase().as_str() {
+                        "otlp" => otlp = true,
+                        "emf" => emf = true,
+                        "none" => {}
+                        _ => env.warn(NAME, entry, "not a metrics exporter this SDK implements (otlp, emf, none)"),
+                    }
+                }
+                (otlp, emf)
+            }
+            None => {
+                let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
+                    .iter()
+                    .any(|name| env.get(name).is_some());
+                let emf = lambda.function_name.is_some() && !endpoint;
+                (!emf, emf)
+            }
+        };
+        let namespace = || {
+            env.parse("LAMBDA_OTEL_EMF_NAMESPACE", service_name.to_string(), |value| {
+                Some(value.to_string()).filter(|namespace| valid_namespace(namespace))
+            })
+        };
+        MetricsExporters { otlp, emf: emf.then(namespace) }
+    }
+}
+
+/// What CloudWatch takes as a namespace: 1 to 1024 characters (the EMF specification's bound), not all whitespace,
+/// and not in the `AWS/` namespaces, which are AWS's own.
+fn valid_namespace(namespace: &str) -> bool {
+    !namespace.trim().is_empty() && namespace.chars().count() <= 1024 && !namespace.starts_with("AWS/")
 }
 
 fn log_filter<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>) -> Targets {

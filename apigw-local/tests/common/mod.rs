@@ -81,22 +81,6 @@ impl Gateway {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits up to `within` for the exit; `None` if apigw-local is still running then.
-    pub(crate) fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill(2) on the process this test started and has not waited for, so its id is not reused yet.
-        #[allow(unsafe_code)]
-        let sent = unsafe { libc::kill(i32::try_from(self.child.id()).unwrap(), libc::SIGTERM) };
-        assert_eq!(sent, 0, "SIGTERM to apigw-local");
-        let deadline = std::time::Instant::now() + within;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
     pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
     }
@@ -123,6 +107,29 @@ impl Gateway {
             }
         }
         lines
+    }
+}
+
+impl Gateway {
+    /// Stops apigw-local with SIGTERM, as a service manager does (its functions go through Lambda's shutdown phase),
+    /// and returns how it exited and the lines it and its functions wrote to stdout that were not taken yet, up to its
+    /// exit (20 s at most).
+    pub(crate) fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) takes no pointers; the pid is that of a child not yet waited for.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill({pid}, SIGTERM): {}", std::io::Error::last_os_error());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(line) => lines.push(line),
+                // The reader saw the end of apigw-local's stdout: it exited.
+                Err(mpsc::RecvTimeoutError::Disconnected) => return (self.child.wait().unwrap(), lines),
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("apigw-local did not exit within 20 s of SIGTERM"),
+            }
+        }
     }
 }
 

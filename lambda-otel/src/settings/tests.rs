@@ -226,3 +226,71 @@ fn xray_daemon_address_in_both_forms() {
         assert_eq!(daemon(bad), (DEFAULT_XRAY_DAEMON.into(), 1), "{bad}");
     }
 }
+
+#[test]
+fn metrics_go_to_emf_in_lambda_without_an_otlp_endpoint_and_to_otlp_otherwise() {
+    let in_lambda = ("AWS_LAMBDA_FUNCTION_NAME", "hello");
+    let emf = |namespace: &str| MetricsExporters { otlp: false, emf: Some(namespace.to_string()) };
+    let otlp = MetricsExporters { otlp: true, emf: None };
+    let cases: &[(&[(&str, &str)], MetricsExporters)] = &[
+        (&[], otlp.clone()),
+        (&[in_lambda], emf("hello")),
+        (&[in_lambda, ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")], otlp.clone()),
+        (&[in_lambda, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://collector:4318/v1/metrics")], otlp.clone()),
+        // Only the metrics' own endpoints count: spans going elsewhere says nothing about the metrics.
+        (&[in_lambda, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")], emf("hello")),
+        (&[in_lambda, ("OTEL_EXPORTER_OTLP_ENDPOINT", " ")], emf("hello")),
+        (&[in_lambda, ("OTEL_SERVICE_NAME", "greeter")], emf("greeter")),
+        (&[in_lambda, ("LAMBDA_OTEL_EMF_NAMESPACE", "hello-lambda-otel")], emf("hello-lambda-otel")),
+    ];
+    for (variables, expected) in cases {
+        let settings = parse(variables);
+        assert_eq!(&settings.metrics_exporters, expected, "{variables:?}");
+        assert!(settings.warnings.is_empty(), "{variables:?}: {:?}", settings.warnings);
+    }
+}
+
+#[test]
+fn otel_metrics_exporter_lists_the_exporters() {
+    let cases: &[(&str, bool, bool)] = &[
+        ("otlp", true, false),
+        ("emf", false, true),
+        ("otlp,emf", true, true),
+        (" EMF , otlp ", true, true),
+        ("none", false, false),
+        ("", false, true), // unset: the default, emf in Lambda
+    ];
+    for (value, otlp, emf) in cases {
+        // An endpoint would make the default otlp: the variable, when set, decides alone.
+        let settings = parse(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "hello"),
+            ("OTEL_METRICS_EXPORTER", value),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", if value.is_empty() { " " } else { "http://collector:4318" }),
+        ]);
+        let exporters = &settings.metrics_exporters;
+        assert_eq!((exporters.otlp, exporters.emf.is_some()), (*otlp, *emf), "{value:?}");
+        assert!(settings.warnings.is_empty(), "{value:?}: {:?}", settings.warnings);
+    }
+}
+
+#[test]
+fn unknown_metrics_exporters_and_unusable_namespaces_warn() {
+    let settings = parse(&[("OTEL_METRICS_EXPORTER", "prometheus,emf,console"), ("OTEL_SERVICE_NAME", "greeter")]);
+    assert_eq!(settings.metrics_exporters, MetricsExporters { otlp: false, emf: Some("greeter".into()) });
+    assert_eq!(settings.warnings.len(), 2, "{:?}", settings.warnings);
+    assert!(settings.warnings.iter().all(|warning| warning.contains("OTEL_METRICS_EXPORTER=")));
+
+    let long = "n".repeat(1025);
+    for namespace in ["AWS/Lambda", long.as_str()] {
+        let settings = parse(&[
+            ("OTEL_METRICS_EXPORTER", "emf"),
+            ("OTEL_SERVICE_NAME", "greeter"),
+            ("LAMBDA_OTEL_EMF_NAMESPACE", namespace),
+        ]);
+        assert_eq!(settings.metrics_exporters.emf.as_deref(), Some("greeter"), "{namespace}");
+        assert!(settings.warnings[0].contains("LAMBDA_OTEL_EMF_NAMESPACE="), "{:?}", settings.warnings);
+    }
+    // Without emf the namespace is not read at all.
+    let settings = parse(&[("OTEL_METRICS_EXPORTER", "otlp"), ("LAMBDA_OTEL_EMF_NAMESPACE", "AWS/Lambda")]);
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
