@@ -13,8 +13,15 @@ import hashlib
 import json
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 import boto3
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+# The dashboards' name checker of the stack check (standard library only).
+sys.path.insert(0, str(REPOSITORY / "tests/stack"))
+import cloudwatch_names  # noqa: E402
 
 REGION = "us-east-1"
 API_NAME = "LambdaSimpleProxy"
@@ -25,11 +32,30 @@ KEEP_IMAGES = 10
 THROTTLING = (10.0, 20)  # rate, burst: the variables' defaults
 DASHBOARD = f"{FUNCTION_NAME}-{REGION}"
 NAMESPACE = "hello-lambda-otel"
-EMF_METRICS = {"Requests", "Duration", "Errors", "ColdStarts"}
+# What a real run of the function writes (pinned by apigw-local/tests/emf_lines.rs): the dashboard is checked against it.
+EMF_METRICS = set(cloudwatch_names.load_catalog().emf)
 API_GATEWAY_METRICS = {"Count", "Latency", "IntegrationLatency", "4XXError", "5XXError"}
 
 failures = []
 passes = []
+
+
+class NameReport:
+    """What cloudwatch_names.check_files reports, its failures kept for one check here."""
+
+    def __init__(self):
+        self.failed = []
+
+    def fail(self, message):
+        self.failed.append(message)
+
+    def good(self, message):
+        pass
+
+    def check(self, condition, message, failure=None):
+        if not condition:
+            self.fail(failure or message)
+        return condition
 
 
 def check(condition, what, detail=None):
@@ -288,6 +314,16 @@ def applied(args):
         searched,
     )
     check(api_gateway == API_GATEWAY_METRICS, "dashboard: API Gateway's stage metrics", api_gateway)
+    if aws_telemetry:
+        # The dashboard as CloudWatch holds it, through the same name check as the Grafana dashboards: every query's
+        # namespace, metric and whole set of dimensions is one the function (EMF evidence) or API Gateway publishes.
+        names = NameReport()
+        with tempfile.TemporaryDirectory() as scratch:
+            deployed = Path(scratch) / "deployed-dashboard.json"
+            deployed.write_text(json.dumps(body))
+            cloudwatch_names.check_files(names, [deployed], cloudwatch_names.load_catalog())
+        check(not names.failed, "dashboard: every query names a published metric (tests/stack/cloudwatch_names.py)",
+              names.failed)
     check(
         outputs["dashboard_url"]
         == f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards:name={DASHBOARD}",
