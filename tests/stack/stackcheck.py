@@ -43,6 +43,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cloudwatch_names  # noqa: E402
+from cloudwatch_names import all_panels  # noqa: E402
 import collector_evidence  # noqa: E402
 import otlp_names  # noqa: E402
 
@@ -671,14 +672,6 @@ def iter_datasources(node: object):
 COLLECTOR_SCRAPED_ZERO = '(0 * group(up{job="otel-collector"} == 1))'
 GRAFANA_BUILTINS = re.compile(r"\$\{?__(rate_interval|interval|range)(?::[^}]*)?\}?")
 PANEL_TYPES = {"row", "text", "stat", "timeseries", "table", "gauge", "bargauge", "heatmap", "traces", "barchart"}
-
-
-def all_panels(dashboard: dict) -> list[dict]:
-    panels = []
-    for panel in dashboard.get("panels", []):
-        panels.append(panel)
-        panels += panel.get("panels", [])
-    return panels
 
 
 def promql_queries(dashboard: dict) -> list[tuple[str, str, dict | None]]:
