@@ -271,13 +271,12 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let stamp = ExecStamp::new();
-        join_cgroups_and_stamp(&mut command, &self.cgroups, &stamp);
+        if !self.cgroups.is_empty() {
+            join_cgroups(&mut command, &self.cgroups);
+        }
         let spawned = Instant::now();
         let mut child = command.spawn().unwrap_or_else(|error| panic!("start {}: {error}", self.executable.display()));
-        // Spawning returns once the child has exec'd, so the child's stamp is written by now. Stamped here instead, a
-        // function fast enough could ask for its first event before this thread runs again.
-        let execed = stamp.instant();
+        let execed = Instant::now();
         let output = Arc::new(Mutex::new(Vec::new()));
         let echo = self.echo_output;
         tokio::spawn(keep_lines(child.stdout.take().unwrap(), output.clone(), echo.then_some("stdout")));
@@ -286,68 +285,14 @@ impl Function {
     }
 }
 
-/// A clock reading the child takes just before its exec, in memory shared across the fork.
-struct ExecStamp {
-    /// A `MAP_SHARED` anonymous mapping holding one `libc::timespec`.
-    page: *mut libc::timespec,
-}
-
-impl ExecStamp {
-    fn new() -> Self {
-        let size = size_of::<libc::timespec>();
-        // SAFETY: a fresh anonymous mapping; nothing else refers to it. Zeroed by the kernel.
-        #[allow(unsafe_code)]
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(page, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
-        Self { page: page.cast() }
-    }
-
-    /// The child's reading as an [`Instant`]: `Instant` is CLOCK_MONOTONIC on Linux, so the reading is placed by its
-    /// distance from a reading of the same clock taken now.
-    fn instant(&self) -> Instant {
-        let now = Instant::now();
-        let mut reading = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: the child wrote the timespec before its exec, which the spawn waited for; `reading` is ours.
-        #[allow(unsafe_code)]
-        let (stamped, clock) =
-            unsafe { (self.page.read_volatile(), libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut reading)) };
-        assert_eq!(clock, 0, "clock_gettime");
-        assert!(stamped.tv_sec != 0 || stamped.tv_nsec != 0, "the child did not stamp its exec");
-        let nanos = |t: libc::timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
-        now - Duration::from_nanos(u64::try_from(nanos(reading) - nanos(stamped)).expect("the stamp is in the past"))
-    }
-}
-
-impl Drop for ExecStamp {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, no longer used.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::munmap(self.page.cast(), size_of::<libc::timespec>());
-        }
-    }
-}
-
-/// Has the child write `0` (itself) into each `cgroup.procs` between fork and exec (the spawn fails if it cannot),
-/// then read the clock into `stamp`: the program's start, after the cgroup moves, whose wait is the model's, not the
-/// function's.
-fn join_cgroups_and_stamp(command: &mut Command, files: &[PathBuf], stamp: &ExecStamp) {
+/// Has the child write `0` (itself) into each `cgroup.procs` between fork and exec; the spawn fails if it cannot.
+fn join_cgroups(command: &mut Command, files: &[PathBuf]) {
     use std::os::unix::ffi::OsStrExt as _;
     // Made before the fork: between fork and exec only async-signal-safe calls are allowed, so no allocation.
     let paths: Vec<std::ffi::CString> = files
         .iter()
         .map(|file| std::ffi::CString::new(file.as_os_str().as_bytes()).expect("a path without NUL"))
         .collect();
-    let page = stamp.page as usize;
     let join = move || {
         for path in &paths {
             // SAFETY: open, write and close are async-signal-safe; `path` is a NUL-terminated string that lives as
@@ -366,12 +311,6 @@ fn join_cgroups_and_stamp(command: &mut Command, files: &[PathBuf], stamp: &Exec
             if let Some(error) = failed {
                 return Err(error);
             }
-        }
-        // SAFETY: clock_gettime is async-signal-safe; `page` is the shared mapping, alive until the parent drops it
-        // after the spawn returned.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, page as *mut libc::timespec);
         }
         Ok(())
     };
@@ -488,8 +427,8 @@ impl RuntimeHost {
         self.spawned
     }
 
-    /// When the function's own program started, as the child read the clock just before its exec: the fork and
-    /// whatever the child did before the exec (joining control groups) lie between [`Self::spawned`] and this.
+    /// When the function's own program started: spawning returns once the child has exec'd, so the fork and whatever
+    /// the child did before the exec (joining control groups) lie between [`Self::spawned`] and this.
     pub(crate) fn execed(&self) -> Instant {
         self.execed
     }
