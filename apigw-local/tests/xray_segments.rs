@@ -73,13 +73,16 @@ impl Daemon {
     }
 }
 
-/// apigw-local running `bootstrap` with the daemon and `exporters` (a comma list, kept whole by `--function-env`).
+/// apigw-local running `bootstrap` with the daemon and `exporters` (a comma list, kept whole by `--function-env`),
+/// its spans sent after every invocation: the pacing of dense invocations is lambda-otel's delivery tests' subject.
 fn gateway(daemon: &Daemon, exporters: &str) -> Gateway {
     let daemon = format!("AWS_XRAY_DAEMON_ADDRESS={}", daemon.address());
     let exporters = format!("OTEL_TRACES_EXPORTER={exporters}");
     let bootstrap = bootstrap();
     let args = ["--function", bootstrap.to_str().unwrap(), "--concurrency", "1", "--trace-view", "json"];
-    Gateway::start(&[&args[..], &["--function-env", &daemon, "--function-env", &exporters]].concat())
+    let env =
+        ["--function-env", &daemon, "--function-env", &exporters, "--function-env", "LAMBDA_OTEL_EXPORT_INTERVAL_MS=0"];
+    Gateway::start(&[&args[..], &env].concat())
 }
 
 /// The runtime trace header of a request, as apigw-local returned it: (`Root`, `Parent`, `Sampled`).

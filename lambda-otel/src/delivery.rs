@@ -281,7 +281,7 @@ pub(crate) struct Delivery {
     /// A resource for the exporters to take at the next flush (they are only reachable inside a flush).
     resource: Mutex<Option<Resource>>,
     metric_batches_kept: usize,
-    /// Spans for X-Ray, sent at every flush before the OTLP exports: a datagram has no round trip to pace.
+    /// Spans for X-Ray, sent before the OTLP exports, paced as the OTLP spans but whatever their collector does.
     xray: Option<XRay>,
 }
 
@@ -410,9 +410,9 @@ impl Delivery {
     /// Never fails: a failure is logged, what was not exported stays buffered, and that signal's backoff starts.
     pub(crate) async fn flush(&self, deadline: Instant, policy: Policy) -> Flushed {
         // First, and outside the OTLP exports' lock: a few system calls that wait for nothing, so an OTLP export in
-        // progress or a pacing interval never holds the X-Ray segments back.
+        // progress or its backoff never holds the X-Ray segments back. They keep the same pacing as the OTLP spans.
         if let Some(xray) = &self.xray {
-            xray.send_waiting(policy == Policy::Final);
+            xray.send_waiting(Instant::now(), policy == Policy::Final);
         }
         let Ok(mut state) = timeout_at(deadline, self.state.lock()).await else {
             return Flushed::Busy;
@@ -812,53 +812,104 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn xray_goes_at_every_flush_whatever_the_otlp_pacing_and_collector_do() {
+    async fn xray_goes_whatever_the_otlp_collector_does() {
+        // Spans paced to go after every invocation, for X-Ray as for OTLP.
+        let (daemon, xray) = xray_daemon("0");
+        let fake = Arc::new(Fake::default());
+        let buffer = Arc::new(SpanBuffer::new(16));
+        let processor = BufferingProcessor { otlp: Some(buffer.clone()), xray: Some(xray.queue()) };
+        let pacing = Pacing { spans_interval: Duration::ZERO, spans_batch: 1, metrics_interval: Duration::ZERO };
+        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), Temporality::Cumulative, pacing)
+            .with_xray(Some(xray));
+
+        // The collector hangs: OTLP misses its deadline, then backs off; every invocation's spans still reach X-Ray at
+        // its own flush.
+        fake.set(Collector::Hanging);
+        let outcomes = [(Flushed::Failed, Duration::ZERO), (Flushed::BackingOff, Duration::ZERO)];
+        for (invocation, (expected, then)) in outcomes.into_iter().enumerate() {
+            processor.on_end(span(&invocation.to_string(), true));
+            processor.on_end(span("unsampled", false));
+            assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, expected);
+            assert_eq!(received(&daemon)["start_time"], 0.0, "invocation {invocation}: sent at once");
+            tokio::time::advance(then).await;
+        }
+        assert_eq!(buffer.len(), 2, "OTLP keeps its copies");
+
+        // At shutdown OTLP gets everything; X-Ray had it already, and nothing is sent twice.
+        fake.set(Collector::Up);
+        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
+        assert_eq!(names(&fake.spans.lock().unwrap()), ["0", "1"]);
+        daemon.set_nonblocking(true).unwrap();
+        assert!(daemon.recv(&mut [0; 2048]).is_err(), "no datagram left");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn xray_datagrams_are_paced_as_the_spans_are() {
+        // The default pacing: a second between sends while invocations come densely.
+        let (daemon, xray) = xray_daemon("1000");
+        let processor = BufferingProcessor { otlp: None, xray: Some(xray.queue()) };
+        let buffer = Arc::new(SpanBuffer::new(16));
+        let pacing =
+            Pacing { spans_interval: Duration::from_secs(1), spans_batch: 100, metrics_interval: Duration::ZERO };
+        let delivery = Delivery::new(Box::new(Arc::new(Fake::default())), buffer, Temporality::Cumulative, pacing)
+            .with_xray(Some(xray));
+        // Each invocation's span is a trace of its own, so a datagram of its own.
+        let trace = |n: u64| {
+            let mut span = span(&n.to_string(), true);
+            let ids = (TraceId::from(u128::from(n)), SpanId::from(n));
+            span.span_context = SpanContext::new(ids.0, ids.1, TraceFlags::SAMPLED, false, TraceState::default());
+            span
+        };
+        daemon.set_nonblocking(true).unwrap();
+        let waiting = || {
+            let mut count = 0;
+            while daemon.recv(&mut [0; 2048]).is_ok() {
+                count += 1;
+            }
+            count
+        };
+
+        processor.on_end(trace(1));
+        delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
+        assert_eq!(waiting(), 1, "the first invocation's datagram goes at once");
+        for invocation in 2..5 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            processor.on_end(trace(invocation));
+            delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
+        }
+        assert_eq!(waiting(), 0, "dense invocations wait for the interval");
+        tokio::time::advance(Duration::from_millis(700)).await;
+        processor.on_end(trace(5));
+        delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
+        assert_eq!(waiting(), 4, "a second after the last send, every waiting tree goes, one datagram each");
+        tokio::time::advance(Duration::from_millis(10)).await;
+        processor.on_end(trace(6));
+        delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
+        assert_eq!(waiting(), 0);
+        delivery.flush(Instant::now() + LIMIT, Policy::Final).await;
+        assert_eq!(waiting(), 1, "at shutdown, whatever waits");
+    }
+
+    /// A UDP socket standing in for the X-Ray daemon, and X-Ray delivery to it with the spans' export interval
+    /// `interval_ms`.
+    fn xray_daemon(interval_ms: &str) -> (std::net::UdpSocket, XRay) {
         let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let address = daemon.local_addr().unwrap().to_string();
         let settings = Settings::parse(|name| match name {
             "AWS_XRAY_DAEMON_ADDRESS" => Some(address.clone()),
             "OTEL_TRACES_EXPORTER" => Some("otlp,xray".to_string()),
+            "LAMBDA_OTEL_EXPORT_INTERVAL_MS" => Some(interval_ms.to_string()),
             _ => None,
         });
-        let xray = XRay::new(&settings).expect("a socket");
-        let fake = Arc::new(Fake::default());
-        let buffer = Arc::new(SpanBuffer::new(16));
-        let processor = BufferingProcessor { otlp: Some(buffer.clone()), xray: Some(xray.queue()) };
-        let pacing =
-            Pacing { spans_interval: Duration::from_secs(60), spans_batch: 100, metrics_interval: Duration::ZERO };
-        let delivery = Delivery::new(Box::new(fake.clone()), buffer.clone(), Temporality::Cumulative, pacing)
-            .with_xray(Some(xray));
-        let received = || {
-            let mut datagram = [0; 2048];
-            let length = daemon.recv(&mut datagram).expect("a datagram");
-            let document = datagram[..length].strip_prefix(crate::xray::HEADER).expect("the header");
-            serde_json::from_slice::<serde_json::Value>(document).unwrap()
-        };
+        (daemon, XRay::new(&settings).expect("a socket"))
+    }
 
-        // The collector hangs: OTLP misses its deadline, then backs off, then waits for the pacing interval; every
-        // invocation's spans still reach X-Ray at its own flush.
-        fake.set(Collector::Hanging);
-        let outcomes = [
-            (Flushed::Failed, Duration::ZERO),
-            (Flushed::BackingOff, INITIAL_BACKOFF),
-            (Flushed::Waiting, Duration::ZERO),
-        ];
-        for (invocation, (expected, then)) in outcomes.into_iter().enumerate() {
-            processor.on_end(span(&invocation.to_string(), true));
-            processor.on_end(span("unsampled", false));
-            assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await, expected);
-            assert_eq!(received()["start_time"], 0.0, "invocation {invocation}: sent at once");
-            tokio::time::advance(then).await;
-        }
-        assert_eq!(buffer.len(), 3, "OTLP keeps its copies");
-
-        // At shutdown OTLP gets everything; X-Ray had it already, and nothing is sent twice.
-        fake.set(Collector::Up);
-        assert_eq!(delivery.flush(Instant::now() + LIMIT, Policy::Final).await, Flushed::Delivered);
-        assert_eq!(names(&fake.spans.lock().unwrap()), ["0", "1", "2"]);
-        daemon.set_nonblocking(true).unwrap();
-        assert!(daemon.recv(&mut [0; 2048]).is_err(), "no datagram left");
+    fn received(daemon: &std::net::UdpSocket) -> serde_json::Value {
+        let mut datagram = [0; 2048];
+        let length = daemon.recv(&mut datagram).expect("a datagram");
+        let document = datagram[..length].strip_prefix(crate::xray::HEADER).expect("the header");
+        serde_json::from_slice(document).unwrap()
     }
 
     #[test]
