@@ -886,6 +886,13 @@ mod tests {
         processor.on_end(trace(6));
         delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
         assert_eq!(waiting(), 0);
+        // However dense the invocations, no more than a burst waits: a UDP receiver drops what its buffer cannot hold.
+        for n in 7..70 {
+            processor.on_end(trace(n));
+        }
+        delivery.flush(Instant::now() + LIMIT, Policy::Invocation).await;
+        assert_eq!(waiting(), 64, "64 spans wait at most, whatever the interval");
+        processor.on_end(trace(70));
         delivery.flush(Instant::now() + LIMIT, Policy::Final).await;
         assert_eq!(waiting(), 1, "at shutdown, whatever waits");
     }

@@ -60,6 +60,10 @@ pub(crate) const MAX_DATAGRAM: usize = 65_507;
 pub(crate) const INDEXED: [(&str, &str); 3] =
     [("http.route", "http_route"), ("faas.coldstart", "faas_coldstart"), ("error.type", "error_type")];
 
+/// The most spans that wait for X-Ray whatever the interval: their datagrams leave together, and a UDP receiver drops
+/// what its socket buffer cannot hold (a few hundred KiB by default), so a burst stays a few dozen datagrams.
+const MAX_BURST_SPANS: usize = 64;
+
 /// The longest annotation value the schema allows, in characters.
 const MAX_ANNOTATION_CHARS: usize = 1000;
 
@@ -123,7 +127,7 @@ impl XRay {
             let mut sent_at = self.sent_at.lock().unwrap_or_else(PoisonError::into_inner);
             let due = last
                 || sent_at.is_none_or(|sent_at| now.saturating_duration_since(sent_at) >= self.pacing.spans_interval)
-                || self.queue.len() >= self.pacing.spans_batch;
+                || self.queue.len() >= self.pacing.spans_batch.min(MAX_BURST_SPANS);
             if !due || (self.queue.is_empty() && !last) {
                 return;
             }
