@@ -316,7 +316,7 @@ mod tests {
     use super::*;
     use crate::routes::Route;
 
-    fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    pub(super) fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
         Request {
             method: method.to_string(),
             target: target.to_string(),
@@ -329,7 +329,7 @@ mod tests {
         }
     }
 
-    fn api(binary_media_types: &[&str]) -> Api {
+    pub(super) fn api(binary_media_types: &[&str]) -> Api {
         Api {
             api_id: "abc123defg".into(),
             account_id: "123456789012".into(),
@@ -339,7 +339,7 @@ mod tests {
         }
     }
 
-    fn meta() -> RequestMeta {
+    pub(super) fn meta() -> RequestMeta {
         RequestMeta {
             request_id: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef".into(),
             extended_request_id: "AbCdEfGhIjKlMnO=".into(),

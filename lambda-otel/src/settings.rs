@@ -93,35 +93,48 @@ impl Traces {
     /// tracing and nothing else configured), otherwise `otlp`, as before X-Ray was supported. An unknown entry is
     /// ignored with a warning; a list of unknown entries only is the default.
     fn read<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>) -> Self {
-        const NAME: &str = "OTEL_TRACES_EXPORTER";
         let daemon = env.get("AWS_XRAY_DAEMON_ADDRESS");
         let xray_daemon = env.parse("AWS_XRAY_DAEMON_ADDRESS", DEFAULT_XRAY_DAEMON.to_string(), |value| {
             xray_daemon_address(value).map(str::to_string)
         });
-        let otlp_endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-            .iter()
-            .any(|name| env.get(name).is_some());
-        let mut traces = Traces { otlp: false, xray: false, xray_daemon };
-        let mut known = false;
-        for entry in env.get(NAME).iter().flat_map(|list| list.split(',')).map(str::trim) {
-            match entry.to_ascii_lowercase().as_str() {
-                "otlp" => traces.otlp = true,
-                "xray" => traces.xray = true,
-                "none" => {}
-                "" => continue,
-                _ => {
-                    env.warn(NAME, entry, "not a trace exporter (otlp, xray, none)");
-                    continue;
-                }
+        let listed = exporters(
+            env,
+            "OTEL_TRACES_EXPORTER",
+            &["otlp", "xray", "none"],
+            "not a trace exporter (otlp, xray, none)",
+        );
+        match listed.filter(|listed| !listed.is_empty()) {
+            Some(listed) => Traces { otlp: listed.contains(&"otlp"), xray: listed.contains(&"xray"), xray_daemon },
+            None => {
+                let xray = daemon.is_some() && !otlp_endpoint(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+                Traces { otlp: !xray, xray, xray_daemon }
             }
-            known = true;
         }
-        if !known {
-            traces.xray = daemon.is_some() && !otlp_endpoint;
-            traces.otlp = !traces.xray;
-        }
-        traces
     }
+}
+
+/// The known entries of the comma-separated exporter list `name` (`None` when it is unset); each unknown entry is
+/// ignored with the warning `unknown`.
+fn exporters<F: Fn(&str) -> Option<String>>(
+    env: &mut Variables<F>,
+    name: &str,
+    known: &[&'static str],
+    unknown: &str,
+) -> Option<Vec<&'static str>> {
+    let list = env.get(name)?;
+    let mut listed = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        match known.iter().find(|exporter| exporter.eq_ignore_ascii_case(entry)) {
+            Some(exporter) => listed.push(*exporter),
+            None => env.warn(name, entry, unknown),
+        }
+    }
+    Some(listed)
+}
+
+/// Whether an OTLP endpoint is configured for the signal whose own endpoint variable is `signal_endpoint`.
+fn otlp_endpoint<F: Fn(&str) -> Option<String>>(env: &Variables<F>, signal_endpoint: &str) -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", signal_endpoint].iter().any(|name| env.get(name).is_some())
 }
 
 /// The UDP `host:port` of an `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the two-address form Lambda and the SDKs
@@ -209,25 +222,16 @@ pub(crate) struct MetricsExporters {
 
 impl MetricsExporters {
     fn read<F: Fn(&str) -> Option<String>>(env: &mut Variables<F>, lambda: &Lambda, service_name: &str) -> Self {
-        const NAME: &str = "OTEL_METRICS_EXPORTER";
-        let (otlp, emf) = match env.get(NAME) {
-            Some(list) => {
-                let (mut otlp, mut emf) = (false, false);
-                for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-                    match entry.to_ascii_lowercase().as_str() {
-                        "otlp" => otlp = true,
-                        "emf" => emf = true,
-                        "none" => {}
-                        _ => env.warn(NAME, entry, "not a metrics exporter this SDK implements (otlp, emf, none)"),
-                    }
-                }
-                (otlp, emf)
-            }
+        let listed = exporters(
+            env,
+            "OTEL_METRICS_EXPORTER",
+            &["otlp", "emf", "none"],
+            "not a metrics exporter this SDK implements (otlp, emf, none)",
+        );
+        let (otlp, emf) = match listed {
+            Some(listed) => (listed.contains(&"otlp"), listed.contains(&"emf")),
             None => {
-                let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
-                    .iter()
-                    .any(|name| env.get(name).is_some());
-                let emf = lambda.function_name.is_some() && !endpoint;
+                let emf = lambda.function_name.is_some() && !otlp_endpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
                 (!emf, emf)
             }
         };

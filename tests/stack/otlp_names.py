@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import prom_translate
+
 UNIT_WORDS = {
     "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds", "us": "microseconds",
     "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes", "GiBy": "gibibytes",
@@ -80,21 +82,7 @@ def prometheus_name(metric: OtlpMetric) -> str:
     """The base name Prometheus gives an OTLP metric (before _bucket/_sum/_count)."""
     tokens = _fields(metric.name)
     main, per = _unit_suffixes(metric.unit)
-    main, per = _clean_unit(main), _clean_unit(per)
-    if main in tokens:
-        main = ""
-    if per == "per_":
-        per = ""
-    else:
-        per = per.removesuffix("_")
-        if per in tokens:
-            per = ""
-    if per:
-        main = main.removesuffix("_")
-    if main:
-        tokens.append(main)
-    if per:
-        tokens.append(per)
+    tokens = prom_translate.add_unit_tokens(tokens, _clean_unit(main), _clean_unit(per))
     if metric.kind == "sum" and metric.monotonic:
         tokens = [t for t in tokens if t != "total"] + ["total"]
     if metric.unit == "1" and metric.kind == "gauge":

@@ -144,7 +144,8 @@ def unit_name(unit: str, utf8_allowed: bool = False) -> str:
     return u
 
 
-def _add_unit_tokens(tokens: list[str], main: str, per: str) -> list[str]:
+def add_unit_tokens(tokens: list[str], main: str, per: str) -> list[str]:
+    """The unit's tokens after the name's, each unless the name has it already (otlptranslator's rule)."""
     if main in tokens:
         main = ""
     if per == "per_":
@@ -166,7 +167,7 @@ def _normalize_name(name: str, unit: str, metric_type: int, namespace: str) -> s
     """metric_namer.go: normalizeName."""
     tokens = _fields_func(name, lambda c: not _is_compliant_metric_char(c))
     main, per = build_unit_suffixes(unit)
-    tokens = _add_unit_tokens(tokens, clean_up_unit(main), clean_up_unit(per))
+    tokens = add_unit_tokens(tokens, clean_up_unit(main), clean_up_unit(per))
     if metric_type == MONOTONIC_COUNTER:
         tokens = [t for t in tokens if t != "total"] + ["total"]
     if unit == "1" and metric_type == GAUGE:

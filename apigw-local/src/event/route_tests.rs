@@ -3,15 +3,11 @@
 //! recorded in LocalStack's `tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json`
 //! (`test_lambda_aws_proxy_integration`, stage `stage` there, `test` here).
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 
-use super::{Api, RequestMeta, build};
-use crate::http1::Request;
+use super::build;
+use super::tests::{api, meta, request};
 use crate::routes::{Route, RouteTable};
-use crate::telemetry::TraceHeaders;
 
 /// The routes the tests share: a static resource beside a greedy one, path variables at two depths, the root.
 const ROUTES: [&str; 7] = [
@@ -30,28 +26,8 @@ fn table() -> RouteTable {
 
 /// The event for `METHOD target` through [`table`].
 fn event(method: &str, target: &str) -> Value {
-    let request = Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        minor_version: 1,
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    let api = Api {
-        api_id: "abc123defg".into(),
-        account_id: "123456789012".into(),
-        stage: "test".into(),
-        deployment_id: "dep001".into(),
-        binary_media_types: Vec::new(),
-    };
-    let meta = RequestMeta {
-        request_id: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef".into(),
-        extended_request_id: "AbCdEfGhIjKlMnO=".into(),
-        received_at: UNIX_EPOCH + Duration::from_millis(1_553_114_310_123),
-        source_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        local_port: 8080,
-        trace: TraceHeaders { xray: "Root=1-5c92a4a6-0123456789abcdef01234567".into(), traceparent: None },
-    };
+    let request = request(method, target, &[], &[]);
+    let (api, meta) = (api(&[]), meta());
     let table = table();
     let route = table.find(method, request.path()).unwrap_or_else(|| panic!("{method} {target} is routed"));
     build(&request, &route, &api, &meta)
