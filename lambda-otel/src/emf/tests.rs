@@ -274,3 +274,24 @@ fn the_specification_checks_reject_what_cloudwatch_would() {
     }
     assert!(!spec::violations(&format!("{valid} trailing")).is_empty(), "data after the object");
 }
+
+/// The sizes docs/telemetry.md prices log ingestion with: about 520 bytes for a line with one duration, about 6 more
+/// per further duration, about 1.1 KB with 100 (the tutorial's service name and namespace, sub-millisecond durations).
+#[test]
+fn a_line_is_about_520_bytes_and_6_more_per_duration() {
+    let size = |durations: u64| {
+        let writes = Writes::default();
+        let emf = Emf::new("hello-lambda-otel", "GetStartedLambdaProxyIntegration", Box::new(writes.clone()));
+        for n in 0..durations {
+            emf.record_at(&invocation("POST", Some(200), 0.25 + n as f64 / 1000.0), T0);
+        }
+        emf.write_all();
+        let written = writes.0.lock().unwrap().concat();
+        written.len()
+    };
+    let (one, hundred) = (size(1), size(100));
+    assert!((500..=540).contains(&one), "one duration: {one} bytes");
+    let per_duration = (hundred - one) as f64 / 99.0;
+    assert!((5.0..=7.0).contains(&per_duration), "{per_duration:.1} bytes per further duration");
+    assert!((1_000..=1_200).contains(&hundred), "100 durations: {hundred} bytes");
+}
